@@ -29,4 +29,5 @@ require (
 	github.com/minio/sha256-simd v1.0.1 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.0.0-20220704084225-05e143d24a9e // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
