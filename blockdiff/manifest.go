@@ -3,6 +3,7 @@ package blockdiff
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/blockferry/blockferry/hashing"
 )
@@ -45,6 +46,8 @@ type Manifest struct {
 	geom  Geometry
 	kinds []Kind
 	pages [][]Digest
+
+	zeroFull, zeroLast Digest // zero-block digests of a full and of the last block
 }
 
 // NewManifest returns a manifest of geometry g in which every block is a hole.
@@ -57,11 +60,51 @@ func NewManifest(g Geometry) (*Manifest, error) {
 	for i := range kinds {
 		kinds[i] = Hole
 	}
-	return &Manifest{
+	m := &Manifest{
 		geom:  g,
 		kinds: kinds,
 		pages: make([][]Digest, (n+digestPage-1)/digestPage),
-	}, nil
+	}
+	m.initZero()
+	return m, nil
+}
+
+func (m *Manifest) initZero() {
+	m.zeroFull = hashing.ZeroDigest(m.geom.BlockSize)
+	m.zeroLast = hashing.ZeroDigest(m.geom.BlockLen(m.geom.Blocks() - 1))
+}
+
+// zeroDigest returns the digest of zero block i.
+func (m *Manifest) zeroDigest(i int64) Digest {
+	if i == int64(len(m.kinds))-1 {
+		return m.zeroLast
+	}
+	return m.zeroFull
+}
+
+// growRun appends count blocks of kind k, with digs holding their digests
+// back to back for Data. It is the decoder's growth path: memory follows
+// the entries actually decoded, never a count from a header.
+func (m *Manifest) growRun(k Kind, count int64, digs []byte) {
+	i := int64(len(m.kinds))
+	m.kinds = slices.Grow(m.kinds, int(count))
+	for range count {
+		m.kinds = append(m.kinds, k)
+	}
+	for need := (int64(len(m.kinds)) + digestPage - 1) / digestPage; int64(len(m.pages)) < need; {
+		m.pages = append(m.pages, nil)
+	}
+	if k != Data {
+		return
+	}
+	for ; len(digs) > 0; i++ {
+		p := &m.pages[i/digestPage]
+		if *p == nil {
+			*p = make([]Digest, digestPage)
+		}
+		(*p)[i%digestPage] = Digest(digs[:DigestSize])
+		digs = digs[DigestSize:]
+	}
 }
 
 // Geometry returns the manifest's geometry.
@@ -103,7 +146,7 @@ func (m *Manifest) Entry(i int64) Entry {
 	if k == Data {
 		return Entry{Index: i, Kind: k, Digest: m.pages[i/digestPage][i%digestPage]}
 	}
-	return Entry{Index: i, Kind: k, Digest: hashing.ZeroDigest(m.geom.BlockLen(i))}
+	return Entry{Index: i, Kind: k, Digest: m.zeroDigest(i)}
 }
 
 // Counts returns how many blocks are data, zero and holes.
