@@ -1,0 +1,277 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/blockferry/blockferry/blockdiff"
+	"github.com/blockferry/blockferry/hashing"
+)
+
+// op is what a worker does with one task.
+type op uint8
+
+const (
+	opBlock   op = iota // read source block, hash, compare, write if changed
+	opRun               // a run of source holes / zero blocks: zero it or skip it (task.zero)
+	opGroup             // one distinct content: read once, write to every index
+	opHash              // scan: read a block of the scanned volume and hash it
+	opHoleRun           // scan: a run the scanned volume knows to be holes
+)
+
+// action is what happened to a block; it decides which counter moves.
+type action uint8
+
+const (
+	actWritten action = iota
+	actZeroed
+	actSkipUnchanged
+	actSkipZero
+	actDedup
+	actCopied
+	actHashed
+)
+
+// task is one unit of work, passed by value so that the steady state does
+// not allocate.
+type task struct {
+	op    op
+	zero  bool // opRun: zero the run (else skip it)
+	kind  blockdiff.Kind
+	index int64 // first block
+	count int64 // blocks (opRun, opHoleRun)
+	grp   *groupTask
+}
+
+// groupTask is one distinct content of a change set and the indices that
+// need it.
+type groupTask struct {
+	digest  blockdiff.Digest
+	length  int
+	indices []int64
+	local   int64 // unchanged index already holding digest, or -1
+}
+
+// result reports one block or run to the collector.
+type result struct {
+	index, count int64
+	kind         blockdiff.Kind
+	act          action
+	digest       blockdiff.Digest
+	read, wrote  int64 // bytes
+}
+
+// bufPool is a fixed set of block buffers; it bounds the bytes in flight.
+type bufPool struct{ c chan []byte }
+
+func newBufPool(n, size int) *bufPool {
+	p := &bufPool{c: make(chan []byte, n)}
+	for range n {
+		p.c <- make([]byte, size)
+	}
+	return p
+}
+
+func (p *bufPool) get(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-p.c:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *bufPool) put(b []byte) { p.c <- b }
+
+// workFunc handles one task with a pooled buffer of BlockSize bytes and
+// reports through send.
+type workFunc func(ctx context.Context, buf []byte, t task, send func(result) error) error
+
+// pipeline runs produce → workers → collect on one errgroup. produce emits
+// tasks; each of workers goroutines holds one pooled buffer and runs work;
+// collect runs on a single goroutine, so it may touch unsynchronised state.
+// The first error wins and cancels the rest; no goroutine outlives the call.
+func pipeline(ctx context.Context, workers int, pool *bufPool,
+	produce func(ctx context.Context, emit func(task) error) error,
+	work workFunc,
+	collect func(context.Context, result) error,
+) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers + 3)
+	tasks := make(chan task, workers)
+	results := make(chan result, 2*workers)
+
+	g.Go(func() error {
+		defer close(tasks)
+		emit := func(t task) error {
+			select {
+			case tasks <- t:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return produce(ctx, emit)
+	})
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			buf, err := pool.get(ctx)
+			if err != nil {
+				return err
+			}
+			defer pool.put(buf)
+			send := func(r result) error {
+				select {
+				case results <- r:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			for {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case t, ok := <-tasks:
+					if !ok {
+						return nil
+					}
+					if err := work(ctx, buf, t, send); err != nil {
+						return err
+					}
+				}
+			}
+		})
+	}
+	g.Go(func() error {
+		wg.Wait()
+		close(results)
+		return nil
+	})
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case r, ok := <-results:
+				if !ok {
+					return nil
+				}
+				if err := collect(ctx, r); err != nil {
+					return err
+				}
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// blockErr wraps err as a *blockdiff.BlockError naming the block and the
+// side, unless it already carries one or is a context error.
+func blockErr(op, side string, index int64, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var be *blockdiff.BlockError
+	if errors.As(err, &be) {
+		return fmt.Errorf("replicate: %w", err)
+	}
+	return fmt.Errorf("replicate: %w", &blockdiff.BlockError{Op: op, Side: side, Index: index, Err: err})
+}
+
+// isZero reports whether b is all zero bytes.
+func isZero(b []byte) bool { return hashing.IsZero(b) }
+
+// sum256 returns the digest of b.
+func sum256(b []byte) blockdiff.Digest { return hashing.Sum256(b) }
+
+// zeroDigest returns the digest of n zero bytes.
+func zeroDigest(n int) blockdiff.Digest { return hashing.ZeroDigest(n) }
+
+// progress accumulates counters for events; it is used by the collector
+// goroutine only.
+type progress struct {
+	fn       func(Event)
+	interval time.Duration
+	ev       Event
+	start    time.Time
+	last     time.Time
+}
+
+func (p *progress) begin(plan PlanKind, phase string, blocks, bytes int64) {
+	p.ev = Event{Plan: plan, Phase: phase, PlannedBlocks: blocks, PlannedBytes: bytes}
+	p.start = time.Now()
+	p.last = p.start
+}
+
+func (p *progress) add(r *result, blockBytes int64) {
+	if p.fn == nil {
+		return
+	}
+	e := &p.ev
+	e.DoneBlocks += r.count
+	e.DoneBytes += blockBytes
+	if r.read > 0 {
+		e.ReadBlocks++
+		e.ReadBytes += r.read
+	}
+	switch r.act {
+	case actWritten, actZeroed, actCopied:
+		e.WrittenBlocks += r.count
+	case actDedup:
+		e.DedupedBlocks += r.count
+		e.WrittenBlocks += r.count
+	case actSkipUnchanged, actSkipZero:
+		e.SkippedBlocks += r.count
+	}
+	e.WrittenBytes += r.wrote
+	now := time.Now()
+	if now.Sub(p.last) >= p.interval {
+		p.last = now
+		p.emit(now, false)
+	}
+}
+
+func (p *progress) end() {
+	if p.fn == nil {
+		return
+	}
+	p.emit(time.Now(), true)
+}
+
+func (p *progress) emit(now time.Time, final bool) {
+	e := p.ev
+	e.Elapsed = now.Sub(p.start)
+	if s := e.Elapsed.Seconds(); s > 0 {
+		e.Rate = float64(e.DoneBytes) / s
+		if left := e.PlannedBytes - e.DoneBytes; left > 0 && e.Rate > 0 {
+			e.ETA = time.Duration(float64(left) / e.Rate * float64(time.Second))
+		}
+	}
+	e.Final = final
+	p.fn(e)
+}
+
+// bitset is a fixed-size set of block indices.
+type bitset []uint64
+
+func newBitset(n int64) bitset { return make(bitset, (n+63)/64) }
+
+func (b bitset) has(i int64) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
+
+func (b bitset) set(i int64) { b[i>>6] |= 1 << (uint(i) & 63) }
+
+func (b bitset) setRange(first, count int64) {
+	for i := first; i < first+count; i++ {
+		b.set(i)
+	}
+}

@@ -1,0 +1,387 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/blockferry/blockferry/blockdiff"
+)
+
+// plan is what choosePlan decided: its kind, how many blocks it covers,
+// and the producer that feeds the copy pipeline.
+type plan struct {
+	kind             PlanKind
+	blocks, bytes    int64 // blocks and bytes the copy phase examines
+	produce          func(ctx context.Context, emit func(task) error) error
+	sourceManifestID string // plan manifest: ID of the source's manifest (journal identity)
+}
+
+// choosePlan picks the cheapest truthful plan, in DESIGN.md's order, and
+// prepares e.base and e.out.
+func (e *engine) choosePlan(ctx context.Context) (*plan, error) {
+	base := e.opts.Base
+	n := e.geom.Blocks()
+	out, err := blockdiff.NewManifest(e.geom)
+	if err != nil {
+		return nil, fmt.Errorf("replicate: %w", err)
+	}
+	out.Origin = e.opts.SourceID
+	if cl, ok := e.src.(blockdiff.ChangeLister); ok {
+		out.Origin = cl.ID()
+	}
+	e.out = out
+
+	// (a) The source lists its own changes since the version the target holds.
+	if cl, ok := e.src.(blockdiff.ChangeLister); ok && base != nil && base.Origin != "" {
+		var exts []blockdiff.Extent
+		err := cl.ChangesSince(ctx, base.Origin, func(x blockdiff.Extent) error {
+			if x.First < 0 || x.Count < 0 || x.End() > n {
+				return fmt.Errorf("replicate: source listed changed blocks %d+%d outside its %d blocks: %w", x.First, x.Count, n, blockdiff.ErrOutOfRange)
+			}
+			exts = append(exts, x)
+			return nil
+		})
+		switch {
+		case err == nil:
+			if err := copyManifest(out, base); err != nil {
+				return nil, err
+			}
+			e.base = base
+			var listed int64
+			for _, x := range exts {
+				listed += x.Count
+			}
+			e.stats.SkippedUnchanged = n - listed
+			return &plan{
+				kind: PlanChangeList, blocks: listed, bytes: listed * int64(e.geom.BlockSize),
+				produce: func(ctx context.Context, emit func(task) error) error {
+					for _, x := range exts {
+						if err := e.emitBlocks(emit, x.First, x.End()); err != nil {
+							return err
+						}
+					}
+					return nil
+				},
+			}, nil
+		case errors.Is(err, blockdiff.ErrUnrelated):
+			e.log.Info("replicate: source cannot list changes since the base; falling back", "base", base.Origin, "err", err)
+		default:
+			return nil, fmt.Errorf("replicate: list changes since %q: %w", base.Origin, err)
+		}
+	}
+
+	// (b) Both sides' digests are known: pure compute.
+	if mf, ok := e.src.(blockdiff.Manifester); ok && base != nil {
+		p, err := e.manifestPlan(ctx, mf, base)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+
+	kind := PlanFull
+	switch {
+	case base != nil:
+		// (c) Hash the source and compare with the base.
+		kind, e.base = PlanHashBase, base
+	default:
+		if live, ok := e.dst.(blockdiff.Source); ok {
+			// (d) Hash the live target, then stream the source against it.
+			m, err := e.hashTarget(ctx, live)
+			if err != nil {
+				return nil, err
+			}
+			kind, e.base = PlanLiveTarget, m
+		}
+	}
+	return &plan{kind: kind, blocks: n, bytes: e.geom.Size, produce: e.produceAll}, nil
+}
+
+// produceAll feeds every block of the volume: data extents block by block,
+// holes (never read) in runs.
+func (e *engine) produceAll(ctx context.Context, emit func(task) error) error {
+	n := e.geom.Blocks()
+	ext, ok := e.src.(blockdiff.Extenter)
+	if !ok {
+		return e.emitBlocks(emit, 0, n)
+	}
+	next := int64(0)
+	err := ext.Extents(ctx, func(x blockdiff.Extent) error {
+		first, end := max(x.First, next), min(x.End(), n)
+		if first >= end {
+			return nil
+		}
+		if err := e.emitHoles(emit, next, first); err != nil {
+			return err
+		}
+		if err := e.emitBlocks(emit, first, end); err != nil {
+			return err
+		}
+		next = end
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("replicate: list source extents: %w", err)
+	}
+	return e.emitHoles(emit, next, n)
+}
+
+// emitBlocks emits a read task for each block of [first, end) not done.
+func (e *engine) emitBlocks(emit func(task) error, first, end int64) error {
+	for i := first; i < end; i++ {
+		if e.isDone(i) {
+			continue
+		}
+		if err := emit(task{op: opBlock, index: i}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emitHoles emits runs over the source holes [first, end): runs to zero
+// where the target may hold data, runs to skip elsewhere.
+func (e *engine) emitHoles(emit func(task) error, first, end int64) error {
+	return e.emitRuns(emit, first, end, blockdiff.Hole, func(i int64) bool {
+		if e.base != nil {
+			return e.base.Kind(i) == blockdiff.Data
+		}
+		return !e.skipHoles
+	})
+}
+
+// emitRuns emits opRun tasks of kind k over [first, end), skipping done
+// blocks and splitting where zero(i) changes or a run reaches maxRun.
+func (e *engine) emitRuns(emit func(task) error, first, end int64, k blockdiff.Kind, zero func(int64) bool) error {
+	for i := first; i < end; {
+		if e.isDone(i) {
+			i++
+			continue
+		}
+		z := zero(i)
+		j := i + 1
+		for j < end && j-i < maxRun && !e.isDone(j) && zero(j) == z {
+			j++
+		}
+		if err := emit(task{op: opRun, zero: z, kind: k, index: i, count: j - i}); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// copyManifest sets every entry of dst from src (same geometry).
+func copyManifest(dst, src *blockdiff.Manifest) error {
+	it := src.Iter()
+	for {
+		en, err := it.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("replicate: copy manifest: %w", err)
+		}
+		if err := dst.Set(en.Index, en.Kind, en.Digest); err != nil {
+			return fmt.Errorf("replicate: copy manifest: %w", err)
+		}
+	}
+}
+
+// hashTarget reads and hashes the live target into a manifest (phase
+// "hash-target"), skipping what it reports as holes.
+func (e *engine) hashTarget(ctx context.Context, live blockdiff.Source) (*blockdiff.Manifest, error) {
+	m, err := blockdiff.NewManifest(e.geom)
+	if err != nil {
+		return nil, fmt.Errorf("replicate: %w", err)
+	}
+	e.prog.begin(PlanLiveTarget, "hash-target", e.geom.Blocks(), e.geom.Size)
+	err = scan(ctx, e.workers, e.pool, live, "target", nil, &e.prog, func(r result) error {
+		if r.read > 0 {
+			e.stats.BytesRead += r.read
+		}
+		for i := r.index; i < r.index+r.count; i++ {
+			if err := m.Set(i, r.kind, r.digest); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	e.prog.end()
+	if err != nil {
+		return nil, fmt.Errorf("replicate: hash the live target: %w", err)
+	}
+	return m, nil
+}
+
+// scan reads the blocks of v selected by sel (all when nil), except those
+// v reports as holes, hashes them, and calls fn for each block or hole run
+// from one goroutine.
+func scan(ctx context.Context, workers int, pool *bufPool, v blockdiff.Source, side string, sel bitset,
+	prog *progress, fn func(result) error) error {
+	g := v.Geometry()
+	n := g.Blocks()
+	zeroFull := blockdiff.Digest(zeroDigest(g.BlockSize))
+	zeroLast := zeroFull
+	if n > 0 {
+		zeroLast = zeroDigest(g.BlockLen(n - 1))
+	}
+	zd := func(l int) blockdiff.Digest {
+		if l == g.BlockSize {
+			return zeroFull
+		}
+		return zeroLast
+	}
+	selected := func(i int64) bool { return sel == nil || sel.has(i) }
+	blocks := func(emit func(task) error, first, end int64) error {
+		for i := first; i < end; i++ {
+			if selected(i) {
+				if err := emit(task{op: opHash, index: i}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	holes := func(emit func(task) error, first, end int64) error {
+		for i := first; i < end; {
+			if !selected(i) {
+				i++
+				continue
+			}
+			j := i + 1
+			for j < end && j-i < maxRun && selected(j) {
+				j++
+			}
+			if err := emit(task{op: opHoleRun, index: i, count: j - i}); err != nil {
+				return err
+			}
+			i = j
+		}
+		return nil
+	}
+	produce := func(ctx context.Context, emit func(task) error) error {
+		ext, ok := v.(blockdiff.Extenter)
+		if !ok {
+			return blocks(emit, 0, n)
+		}
+		next := int64(0)
+		err := ext.Extents(ctx, func(x blockdiff.Extent) error {
+			first, end := max(x.First, next), min(x.End(), n)
+			if first >= end {
+				return nil
+			}
+			if err := holes(emit, next, first); err != nil {
+				return err
+			}
+			if err := blocks(emit, first, end); err != nil {
+				return err
+			}
+			next = end
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("replicate: list %s extents: %w", side, err)
+		}
+		return holes(emit, next, n)
+	}
+	work := func(ctx context.Context, buf []byte, t task, send func(result) error) error {
+		if t.op == opHoleRun {
+			return send(result{index: t.index, count: t.count, kind: blockdiff.Hole, digest: zd(g.BlockLen(t.index)), act: actHashed})
+		}
+		l := g.BlockLen(t.index)
+		b := buf[:l]
+		if _, err := v.ReadBlock(ctx, t.index, b); err != nil {
+			return blockErr("read", side, t.index, err)
+		}
+		r := result{index: t.index, count: 1, read: int64(l), act: actHashed}
+		if isZero(b) {
+			r.kind, r.digest = blockdiff.Zero, zd(l)
+		} else {
+			r.kind, r.digest = blockdiff.Data, sum256(b)
+		}
+		return send(r)
+	}
+	collect := func(_ context.Context, r result) error {
+		if err := fn(r); err != nil {
+			return err
+		}
+		prog.add(&r, bytesOf(g, r.index, r.count))
+		return nil
+	}
+	return pipeline(ctx, workers, pool, produce, work, collect)
+}
+
+func bytesOf(g blockdiff.Geometry, first, count int64) int64 {
+	end := min(g.Offset(first+count), g.Size)
+	return end - g.Offset(first)
+}
+
+// manifestPlan is plan (b): the source's manifest is diffed against the
+// base without reading data; each distinct changed content is read once
+// and written to every index needing it, or copied by the sink from an
+// unchanged index that already holds it.
+func (e *engine) manifestPlan(ctx context.Context, mf blockdiff.Manifester, base *blockdiff.Manifest) (*plan, error) {
+	sm, err := mf.Manifest(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("replicate: source manifest: %w", err)
+	}
+	if sm.Geometry() != e.geom {
+		return nil, fmt.Errorf("replicate: source manifest geometry %v differs from the source's %v: %w", sm.Geometry(), e.geom, blockdiff.ErrGeometry)
+	}
+	sid, err := sm.ID()
+	if err != nil {
+		return nil, fmt.Errorf("replicate: source manifest: %w", err)
+	}
+	cs, err := blockdiff.Diff(base.Iter(), sm.Iter())
+	if err != nil {
+		return nil, fmt.Errorf("replicate: diff base and source manifests: %w", err)
+	}
+	if e.copier != nil {
+		if err := cs.FindLocal(base.Iter()); err != nil {
+			return nil, fmt.Errorf("replicate: %w", err)
+		}
+	}
+	origin := e.out.Origin
+	if err := copyManifest(e.out, sm); err != nil {
+		return nil, err
+	}
+	e.out.Origin = origin
+	if e.out.Origin == "" {
+		e.out.Origin = sm.Origin
+	}
+	e.base = base
+	n := cs.Len()
+	e.stats.SkippedUnchanged = e.geom.Blocks() - n
+	return &plan{
+		kind: PlanManifest, blocks: n, bytes: n * int64(e.geom.BlockSize), sourceManifestID: sid.String(),
+		produce: func(ctx context.Context, emit func(task) error) error {
+			err := cs.Groups(func(g blockdiff.Group) error {
+				idx := make([]int64, 0, len(g.Indices))
+				for _, i := range g.Indices {
+					if !e.isDone(i) {
+						idx = append(idx, i)
+					}
+				}
+				if len(idx) == 0 {
+					return nil
+				}
+				return emit(task{op: opGroup, grp: &groupTask{digest: g.Digest, length: g.Len, indices: idx, local: g.Local}})
+			})
+			if err != nil {
+				return err
+			}
+			return cs.ZeroRuns(func(x blockdiff.Extent) error {
+				return e.emitRuns(emit, x.First, x.End(), blockdiff.Zero, func(int64) bool { return true })
+			})
+		},
+	}, nil
+}
