@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/bits"
@@ -494,4 +495,40 @@ func (w Workload) WriteFile(ctx context.Context, path string, v Version) (err er
 		return fmt.Errorf("bench: size %s to %d bytes: %w", path, g.Size, err)
 	}
 	return nil
+}
+
+// InfoName is the file in which genpair records a pair's [Info].
+const InfoName = "workload.json"
+
+// Info describes a generated pair: the workload that made it and its make-up.
+type Info struct {
+	Workload Workload `json:"workload"`
+	Counts   Counts   `json:"counts"`
+}
+
+// WriteInfo writes the [Info] of w to dir/[InfoName].
+func (w Workload) WriteInfo(dir string) error {
+	b, err := json.MarshalIndent(Info{Workload: w.withDefaults(), Counts: w.Counts()}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bench: encode workload: %w", err)
+	}
+	p := filepath.Join(dir, InfoName)
+	if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("bench: write %s: %w", p, err)
+	}
+	return nil
+}
+
+// ReadInfo reads dir/[InfoName] as written by [Workload.WriteInfo].
+func ReadInfo(dir string) (Info, error) {
+	var in Info
+	p := filepath.Join(dir, InfoName)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return in, fmt.Errorf("bench: %w (generate the pair with bench/cmd/genpair)", err)
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return in, fmt.Errorf("bench: %s: %w", p, err)
+	}
+	return in, in.Workload.Validate()
 }

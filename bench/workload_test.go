@@ -247,3 +247,20 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestInfoRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	if err := small.WriteInfo(dir); err != nil {
+		t.Fatal(err)
+	}
+	in, err := ReadInfo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Workload != small || in.Counts != small.Counts() {
+		t.Errorf("ReadInfo = %+v, want workload %+v counts %+v", in, small, small.Counts())
+	}
+	if _, err := ReadInfo(t.TempDir()); err == nil {
+		t.Error("ReadInfo of an empty directory = nil error, want an error")
+	}
+}

@@ -4,7 +4,8 @@
 //	go run ./bench/cmd/genpair -size 4GiB -zero 0.30 -dup 0.10 -change 0.05 -seed 1 -block 512KiB -out DIR
 //	go run ./bench/cmd/genpair -sparse-size 1TiB -data 2GiB -change 0.05 -seed 1 -out DIR
 //
-// The same flags always produce byte-identical files. Zero blocks and the
+// It also writes workload.json, the workload and its block counts, which
+// copybench reads. The same flags always produce byte-identical files. Zero blocks and the
 // unallocated part of a sparse volume are left as holes. Memory use is two
 // blocks whatever the size.
 package main
@@ -89,6 +90,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	start := time.Now()
 	if err := w.WritePair(ctx, *out); err != nil {
+		return err
+	}
+	if err := w.WriteInfo(*out); err != nil {
 		return err
 	}
 	c := w.Counts()
