@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"unicode/utf8"
 
@@ -466,12 +467,17 @@ func (r *Reader) readChunk() (last bool, err error) {
 	if l > maxFrame {
 		return false, r.corrupt(at, fmt.Sprintf("chunk length %d exceeds %d", l, maxFrame))
 	}
-	if cap(r.comp) < int(l) {
-		r.comp = make([]byte, l)
-	}
-	r.comp = r.comp[:l]
-	if err := r.readFull(r.comp, "body"); err != nil {
-		return false, err
+	// Grow the buffer as bytes arrive, not by the claimed length, so a
+	// short input cannot make us allocate a whole frame.
+	r.comp = r.comp[:0]
+	for len(r.comp) < int(l) {
+		step := min(int(l)-len(r.comp), max(len(r.comp), 64<<10))
+		r.comp = slices.Grow(r.comp, step)
+		p := r.comp[len(r.comp) : len(r.comp)+step]
+		if err := r.readFull(p, "body"); err != nil {
+			return false, err
+		}
+		r.comp = r.comp[:len(r.comp)+step]
 	}
 	_, dec, err := codec()
 	if err != nil {
