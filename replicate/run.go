@@ -530,7 +530,7 @@ func (e *engine) bytesOf(first, count int64) int64 { return bytesOf(e.geom, firs
 
 // copyPhase runs the plan's producer through the pipeline.
 func (e *engine) copyPhase(ctx context.Context, pl *plan) error {
-	e.stats.Planned = pl.blocks
+	e.stats.Planned = e.geom.Blocks()
 	e.prog.begin(e.plan, "copy", pl.blocks-e.stats.Resumed, pl.bytes-e.stats.Resumed*int64(e.geom.BlockSize))
 	err := pipeline(ctx, e.workers, e.pool, pl.produce, e.work, e.collect)
 	if e.jr != nil {
