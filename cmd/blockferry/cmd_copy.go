@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/blockferry/blockferry/blockdiff"
+	"github.com/blockferry/blockferry/replicate"
+	"github.com/blockferry/blockferry/sink"
+)
+
+type copyFlags struct {
+	outputFlags
+	base        string
+	journal     string
+	verify      verifyFlag
+	concurrency int
+	maxInFlight byteSize
+	bwlimit     byteRate
+	stateDir    string
+	blockSize   blockSizeFlag
+	direct      bool
+}
+
+// verifyFlag is --verify (re-read what was written) or --verify=all
+// (re-hash the whole target).
+type verifyFlag replicate.VerifyMode
+
+func (v *verifyFlag) IsBoolFlag() bool { return true }
+func (v *verifyFlag) String() string   { return replicate.VerifyMode(*v).String() }
+func (v *verifyFlag) Set(s string) error {
+	switch s {
+	case "true", "written":
+		*v = verifyFlag(replicate.VerifyWritten)
+	case "all":
+		*v = verifyFlag(replicate.VerifyAll)
+	case "false", "none":
+		*v = verifyFlag(replicate.VerifyNone)
+	default:
+		return fmt.Errorf("want --verify (written blocks) or --verify=all (whole target), got %q", s)
+	}
+	return nil
+}
+
+func copyCommand() *command {
+	return &command{
+		name:    "copy",
+		args:    "SRC DST",
+		summary: "replicate a volume, moving only changed blocks",
+		help: `Makes DST hold exactly what SRC holds, writing only blocks whose content
+differs. After a successful copy the target's manifest is saved (DST.bfm
+beside a file target, or in --state-dir), and the next copy to the same
+DST picks it up as its base automatically, so an incremental run reads and
+hashes only the source. --base MANIFEST names the base explicitly.
+
+An interrupted copy given --journal FILE resumes where it stopped when run
+again with the same arguments. --verify re-reads the written blocks from
+the target; --verify=all re-hashes the whole target.`,
+		flags: func(fs *flag.FlagSet) any {
+			f := &copyFlags{}
+			f.register(fs)
+			fs.StringVar(&f.base, "base", "", "`MANIFEST` of what DST holds now (default: the manifest saved by the last copy to DST)")
+			fs.StringVar(&f.journal, "journal", "", "resume journal `FILE`; an interrupted run resumes from it")
+			fs.Var(&f.verify, "verify", "re-read written blocks from the target (=all: re-hash the whole target)")
+			fs.IntVar(&f.concurrency, "concurrency", 0, "blocks read and written at once (default: number of CPUs)")
+			fs.Var(&f.maxInFlight, "max-inflight", "bound on block bytes held in memory, e.g. 64MiB (default 64MiB)")
+			fs.Var(&f.bwlimit, "bwlimit", "cap on bytes per second sent to DST, e.g. 10MB/s (default: none)")
+			fs.StringVar(&f.stateDir, "state-dir", "", "keep the target's manifest in `DIR` instead of beside DST")
+			registerBlockSize(fs, &f.blockSize)
+			fs.BoolVar(&f.direct, "direct", false, "use O_DIRECT on files and devices (bypass the page cache)")
+			return f
+		},
+		run: func(ctx context.Context, e env, opts any, args []string) error {
+			return runCopy(ctx, e, opts.(*copyFlags), args)
+		},
+	}
+}
+
+// copyResult is copy's JSON output.
+type copyResult struct {
+	Source   string             `json:"source"`
+	Target   string             `json:"target"`
+	Plan     replicate.PlanKind `json:"plan"`
+	Base     string             `json:"base,omitempty"`
+	BaseHow  string             `json:"base_from,omitempty"` // "flag", "saved" or ""
+	Manifest string             `json:"manifest,omitempty"`
+	ID       string             `json:"id"`
+	Geometry geometryJSON       `json:"geometry"`
+	Verify   string             `json:"verify"`
+	Stats    replicate.Stats    `json:"stats"`
+	Notes    []string           `json:"notes,omitempty"`
+}
+
+func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error) {
+	if err := wantArgs(args, "SRC", "DST"); err != nil {
+		return err
+	}
+	srcLoc, err := parseLocation(args[0])
+	if err != nil {
+		return err
+	}
+	dstLoc, err := parseLocation(args[1])
+	if err != nil {
+		return err
+	}
+	if srcLoc.scheme.localFile && dstLoc.scheme.localFile {
+		same, err := sink.SameFile(srcLoc.path, dstLoc.path)
+		if err != nil {
+			return err
+		}
+		if same {
+			return fmt.Errorf("%s and %s are the same file: the target must be another volume", srcLoc.path, dstLoc.path)
+		}
+	}
+	manifestPath, err := manifestPathFor(dstLoc, f.stateDir)
+	if err != nil {
+		return err
+	}
+	if f.stateDir != "" {
+		if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+	}
+
+	res := copyResult{Source: srcLoc.raw, Target: dstLoc.raw, Manifest: manifestPath}
+	base, err := pickBase(f, dstLoc, manifestPath, &res)
+	if err != nil {
+		return err
+	}
+	bs := int(f.blockSize)
+	if base != nil {
+		switch got := base.Geometry().BlockSize; {
+		case bs == 0:
+			bs = got
+		case bs != got && res.BaseHow == "flag":
+			return fmt.Errorf("--base %s has block size %d but --block-size is %d: use the same block size or another base", f.base, got, bs)
+		case bs != got:
+			res.Notes = append(res.Notes, fmt.Sprintf("saved manifest %s ignored: its block size %d is not --block-size %d", manifestPath, got, bs))
+			base, res.Base, res.BaseHow = nil, "", ""
+		}
+	}
+
+	src, closeSrc, err := openSource(ctx, srcLoc, sourceOptions{blockSize: bs, direct: f.direct})
+	if err != nil {
+		return err
+	}
+	defer closeAll(&err, closeSrc)
+	g := src.Geometry()
+	if base != nil && base.Geometry() != g {
+		if res.BaseHow == "flag" {
+			return fmt.Errorf("--base %s describes %s but %s is %s: give the manifest of this target's current content", f.base, base.Geometry(), srcLoc.raw, g)
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("saved manifest %s ignored: it describes %s, the source is %s", manifestPath, base.Geometry(), g))
+		base, res.Base, res.BaseHow = nil, "", ""
+	}
+
+	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct})
+	if err != nil {
+		return err
+	}
+	defer closeAll(&err, dst.Close)
+
+	bar := f.progress(e, "copy")
+	opts := replicate.Options{
+		Base:        base,
+		Concurrency: f.concurrency,
+		MaxInFlight: int64(f.maxInFlight),
+		BWLimit:     int64(f.bwlimit),
+		Journal:     f.journal,
+		Verify:      replicate.VerifyMode(f.verify),
+		SourceID:    srcLoc.raw,
+		TargetID:    dstLoc.raw,
+		Progress: func(ev replicate.Event) {
+			bar.Update(ev.DoneBytes, ev.PlannedBytes)
+		},
+	}
+	result, err := replicate.Run(ctx, src, dst, opts)
+	bar.Finish()
+	if err != nil {
+		if errors.Is(err, context.Canceled) && f.journal != "" {
+			return fmt.Errorf("%w: interrupted; run the same command again to resume from journal %s", err, f.journal)
+		}
+		return err
+	}
+	res.Plan = result.Plan
+	res.Stats = result.Stats
+	res.Geometry = geometryOf(g)
+	res.Verify = replicate.VerifyMode(f.verify).String()
+	if result.Manifest != nil {
+		if res.ID, err = manifestID(result.Manifest); err != nil {
+			return err
+		}
+	}
+	switch {
+	case f.json:
+		return printJSON(e.stdout, res)
+	case f.quiet:
+		return nil
+	}
+	printCopySummary(e.stdout, res)
+	return nil
+}
+
+// pickBase returns the base manifest: --base when given, else the manifest
+// the last copy saved for this target, when it still describes the target.
+func pickBase(f *copyFlags, dst location, manifestPath string, res *copyResult) (*blockdiff.Manifest, error) {
+	if f.base != "" {
+		m, err := readManifest(f.base)
+		if err != nil {
+			return nil, fmt.Errorf("--base: %w", err)
+		}
+		res.Base, res.BaseHow = f.base, "flag"
+		return m, nil
+	}
+	if manifestPath == "" {
+		return nil, nil
+	}
+	mst, err := os.Stat(manifestPath)
+	if err != nil {
+		return nil, nil // no saved manifest: a first copy
+	}
+	if dst.scheme.localFile {
+		tst, err := os.Stat(dst.path)
+		if err != nil {
+			res.Notes = append(res.Notes, fmt.Sprintf("saved manifest %s ignored: the target does not exist", manifestPath))
+			return nil, nil
+		}
+		if tst.Mode().IsRegular() && tst.ModTime().After(mst.ModTime()) {
+			res.Notes = append(res.Notes, fmt.Sprintf("saved manifest %s ignored: the target was modified after it was saved", manifestPath))
+			return nil, nil
+		}
+	}
+	m, err := blockdiff.ReadManifestFile(manifestPath)
+	if err != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("saved manifest %s ignored: %v", manifestPath, err))
+		return nil, nil
+	}
+	res.Base, res.BaseHow = manifestPath, "saved"
+	return m, nil
+}
+
+func printCopySummary(w io.Writer, r copyResult) {
+	st := r.Stats
+	bs := int64(r.Geometry.BlockSize)
+	blocks := func(n int64) string { return fmt.Sprintf("%d blocks (%s)", n, humanBytes(n*bs)) }
+	base := "none (first copy: the target's content was not known)"
+	switch r.BaseHow {
+	case "flag":
+		base = r.Base + " (--base)"
+	case "saved":
+		base = r.Base + " (saved by the previous copy)"
+	}
+	fmt.Fprintf(w, "copied %s -> %s: %s\n", r.Source, r.Target, humanBytes(r.Geometry.Size))
+	fmt.Fprintf(w, "  plan          %s\n", r.Plan)
+	fmt.Fprintf(w, "  base          %s\n", base)
+	fmt.Fprintf(w, "  read          %d blocks, %s\n", st.Read, humanBytes(st.BytesRead))
+	fmt.Fprintf(w, "  written       %d blocks, %s\n", st.Written, humanBytes(st.BytesWritten))
+	fmt.Fprintf(w, "  zeroed        %s\n", blocks(st.Zeroed))
+	fmt.Fprintf(w, "  unchanged     %s skipped\n", blocks(st.SkippedUnchanged))
+	fmt.Fprintf(w, "  zero          %s skipped\n", blocks(st.SkippedZero))
+	fmt.Fprintf(w, "  deduplicated  %s\n", blocks(st.Deduplicated))
+	fmt.Fprintf(w, "  copied locally %s\n", blocks(st.CopiedLocal))
+	if st.Resumed > 0 {
+		fmt.Fprintf(w, "  resumed       %s done by the interrupted run\n", blocks(st.Resumed))
+	}
+	if r.Verify != "none" {
+		fmt.Fprintf(w, "  verified      %d blocks (--verify=%s)\n", st.Verified, r.Verify)
+	}
+	fmt.Fprintf(w, "  duration      %s (%s)\n", humanDuration(st.Duration), humanRate(r.Geometry.Size, st.Duration))
+	if r.Manifest != "" {
+		fmt.Fprintf(w, "  manifest      %s (id %s)\n", r.Manifest, r.ID)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+}
+
+var _ = time.Second
