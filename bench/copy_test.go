@@ -63,8 +63,8 @@ func TestCopyOnlyChangedBlocks(t *testing.T) {
 		base     *blockdiff.Manifest
 		wantPlan replicate.PlanKind
 	}{
-		{"live target", nil, replicate.PlanLiveTarget},
-		{"base manifest", base, replicate.PlanHashBase},
+		{"memory/live target", nil, replicate.PlanLiveTarget},
+		{"memory/base manifest", base, replicate.PlanHashBase},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, err := source.OpenFile(filepath.Join(dir, V2Name), source.Options{BlockSize: w.BlockSize})
@@ -96,6 +96,73 @@ func TestCopyOnlyChangedBlocks(t *testing.T) {
 			}
 			if res.Manifest == nil || !res.Manifest.Equal(v2m) {
 				t.Error("Result.Manifest does not equal the manifest of v2")
+			}
+		})
+	}
+}
+
+// TestCopyFileToFile is the same check with real files on both sides: the
+// target is a sparse copy of v1.img opened with sink.OpenFile, as copybench
+// does it.
+func TestCopyFileToFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w := small
+	if err := w.WritePair(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	base, err := w.Manifest(ctx, V1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := w.Counts().Changed
+	for _, tc := range []struct {
+		name     string
+		base     *blockdiff.Manifest
+		wantPlan replicate.PlanKind
+	}{
+		{"live target", nil, replicate.PlanLiveTarget},
+		{"base manifest", base, replicate.PlanHashBase},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := filepath.Join(dir, "target.img")
+			if _, err := SparseCopy(ctx, target, filepath.Join(dir, V1Name)); err != nil {
+				t.Fatal(err)
+			}
+			if err := SameContent(ctx, filepath.Join(dir, V2Name), target); err == nil {
+				t.Fatal("target equals v2.img before the copy; the test would prove nothing")
+			}
+			src, err := source.OpenFile(filepath.Join(dir, V2Name), source.Options{BlockSize: w.BlockSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			dst, err := sink.OpenFile(target, src.Geometry(), sink.Options{ManifestPath: target + ".bfm"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := replicate.Run(ctx, src, dst, replicate.Options{Base: tc.base})
+			if cerr := dst.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Plan != tc.wantPlan {
+				t.Errorf("plan = %s, want %s", res.Plan, tc.wantPlan)
+			}
+			if got := res.Stats.Written; got != changed {
+				t.Errorf("Stats.Written = %d, want %d (the changed blocks only)", got, changed)
+			}
+			if err := SameContent(ctx, filepath.Join(dir, V2Name), target); err != nil {
+				t.Error(err)
+			}
+			m, err := blockdiff.ReadManifestFile(target + ".bfm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !m.Equal(res.Manifest) {
+				t.Error("saved manifest differs from Result.Manifest")
 			}
 		})
 	}
