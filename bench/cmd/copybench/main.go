@@ -128,6 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		methodsF  = fs.String("methods", "live,base,rsync,rsync-fsync", "comma-separated methods: live, base, rsync, rsync-fsync")
 		bin       = fs.String("bin", "", "blockferry binary to use (default: go build ./cmd/blockferry into a temporary directory)")
 		jsonOut   = fs.Bool("json", false, "print the full report as JSON instead of a table")
+		jsonFile  = fs.String("json-out", "", "also write the full JSON report to `FILE`")
 		keep      = fs.Bool("keep", false, "keep target.img and v1.bfm afterwards")
 		childTime = fs.Duration("timeout", 30*time.Minute, "limit per child process")
 	)
@@ -243,6 +244,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				rep.Speedup[m.Name] = r.Usage.WallSeconds / rep.Median[m.Name].Usage.WallSeconds
 			}
 			break
+		}
+	}
+	if *jsonFile != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonFile, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write the JSON report: %w", err)
 		}
 	}
 	if *jsonOut {
