@@ -97,8 +97,10 @@ func (w writeOnly) Geometry() blockdiff.Geometry { return w.s.Geometry() }
 func (w writeOnly) WriteBlock(ctx context.Context, i int64, b []byte, d blockdiff.Digest) error {
 	return w.s.WriteBlock(ctx, i, b, d)
 }
-func (w writeOnly) Commit(ctx context.Context, m *blockdiff.Manifest) error { return w.s.Commit(ctx, m) }
-func (w writeOnly) Close() error                                            { return w.s.Close() }
+func (w writeOnly) Commit(ctx context.Context, m *blockdiff.Manifest) error {
+	return w.s.Commit(ctx, m)
+}
+func (w writeOnly) Close() error { return w.s.Close() }
 
 // freshWriteOnly is a writeOnly sink that declares UnwrittenZero.
 type freshWriteOnly struct{ writeOnly }
