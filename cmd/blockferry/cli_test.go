@@ -302,19 +302,24 @@ func TestCopyResumesFromJournal(t *testing.T) {
 	dst := filepath.Join(dir, "target.img")
 	journal := filepath.Join(dir, "copy.journal")
 
-	// Interrupt a bandwidth-limited copy once part of it is done.
+	// Interrupt a bandwidth-limited copy once the journal has grown past
+	// its header, that is once some completed blocks are durable.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer cancel()
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			if st, err := os.Stat(journal); err == nil && st.Size() > 512 {
+		header := int64(-1)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			st, err := os.Stat(journal)
+			switch {
+			case err != nil:
+			case header < 0:
+				header = st.Size()
+			case st.Size() > header:
 				return
 			}
-			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	_, errOut, err := cliCtx(t, ctx, "copy", a, dst, "--block-size", "64KiB", "--journal", journal, "--bwlimit", "8MiB/s", "--concurrency", "2")
+	_, errOut, err := cliCtx(t, ctx, "copy", a, dst, "--block-size", "64KiB", "--journal", journal, "--bwlimit", "4MiB/s", "--concurrency", "2")
 	oneErrorLine(t, errOut, err, "interrupted", journal)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted copy: got %v, want context.Canceled", err)

@@ -87,15 +87,15 @@ func runDemo(ctx context.Context, e env, f *demoFlags, args []string) (err error
 	if err := d.cmd("diff", "v1.img", "v2.img"); err != nil {
 		return err
 	}
-	say("3. First copy of v1 to target.img. The target's content is unknown, so every data block")
-	say("   is written once per distinct content; duplicates are copied from the first, zeros and")
-	say("   holes stay holes. The target's manifest is saved as target.img.bfm.")
+	say("3. First copy of v1 to target.img. Nothing is known about the target yet, so it is")
+	say("   compared block by block (a new file is all holes, which are never read); zero")
+	say("   blocks and holes are not written. The target's manifest is saved as target.img.bfm.")
 	if err := d.cmd("copy", "v1.img", "target.img"); err != nil {
 		return err
 	}
 	say("4. Incremental copy of v2 to the same target. The saved manifest is the base, so only v2")
-	say("   is read and hashed; unchanged blocks are skipped, content the target already holds")
-	say("   elsewhere is copied locally, and every written block is read back (--verify).")
+	say("   is read and hashed; unchanged blocks are skipped, each new content is read once,")
+	say("   and every written block is read back from the target (--verify).")
 	if err := d.cmd("copy", "v2.img", "target.img", "--verify"); err != nil {
 		return err
 	}
@@ -169,7 +169,8 @@ type demoVolumes struct {
 func writeDemoVolumes(dir string, size int64, bs int) (demoVolumes, error) {
 	n := size / int64(bs)
 	v := demoVolumes{blocks: n}
-	rng := rand.New(rand.NewChaCha8([32]byte{'b', 'l', 'o', 'c', 'k', 'f', 'e', 'r', 'r', 'y'}))
+	src := rand.NewChaCha8([32]byte{'b', 'l', 'o', 'c', 'k', 'f', 'e', 'r', 'r', 'y'})
+	rng := rand.New(src)
 	blocks := make([][]byte, n) // nil: hole
 	holeStart, holeEnd := n/2, n/2+n/16
 	for i := range n {
@@ -184,7 +185,7 @@ func writeDemoVolumes(dir string, size int64, bs int) (demoVolumes, error) {
 			v.dups++
 		default:
 			b := make([]byte, bs)
-			fillRandom(rng, b)
+			src.Read(b)
 			blocks[i] = b
 		}
 	}
@@ -205,7 +206,7 @@ func writeDemoVolumes(dir string, size int64, bs int) (demoVolumes, error) {
 		switch {
 		case v.changedNew <= v.changedCopy && v.changedNew <= 2*v.changedZero:
 			b := make([]byte, bs)
-			fillRandom(rng, b)
+			src.Read(b)
 			blocks[i] = b
 			v.changedNew++
 		case v.changedCopy <= 2*v.changedZero:
@@ -221,15 +222,6 @@ func writeDemoVolumes(dir string, size int64, bs int) (demoVolumes, error) {
 		}
 	}
 	return v, writeSparse(filepath.Join(dir, "v2.img"), size, blocks)
-}
-
-func fillRandom(rng *rand.Rand, b []byte) {
-	for i := 0; i+8 <= len(b); i += 8 {
-		u := rng.Uint64()
-		for j := range 8 {
-			b[i+j] = byte(u >> (8 * j))
-		}
-	}
 }
 
 // writeSparse creates path of size bytes and writes the non-nil blocks;

@@ -68,7 +68,7 @@ type image struct {
 // short last block of tail bytes: random data, some duplicates of block 1,
 // some blocks of written zeros and a run of holes.
 func newImage(seed uint64, n int, tail int) *image {
-	rng := rand.New(rand.NewPCG(seed, 42))
+	rng := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 42})
 	im := &image{size: int64(n)*testBS + int64(tail)}
 	total := n
 	if tail > 0 {
@@ -88,9 +88,7 @@ func newImage(seed uint64, n int, tail int) *image {
 			im.blocks = append(im.blocks, im.blocks[1]) // duplicate content
 		default:
 			b := make([]byte, size)
-			for j := range b {
-				b[j] = byte(rng.Uint32())
-			}
+			rng.Read(b)
 			im.blocks = append(im.blocks, b)
 		}
 	}
