@@ -132,3 +132,17 @@ var (
 	singleImpl            = bestSingle.get()
 	batchImpl             = bestBatch.get()
 )
+
+// Lanes returns how many messages e hashes side by side in one
+// [Engine.SumBatch] pass: 16 for [AVX512], 1 for the others.
+func (e Engine) Lanes() int {
+	if e == AVX512 && e.Available() {
+		return 16
+	}
+	return 1
+}
+
+// Lanes returns how many messages [SumBatch] hashes side by side on this
+// CPU: 16 with AVX-512, 1 otherwise. Callers gathering blocks for SumBatch
+// should gather at least this many per call to fill the lanes.
+func Lanes() int { return bestBatch.Lanes() }
