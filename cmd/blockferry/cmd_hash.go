@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/blockferry/blockferry/blockdiff"
 )
 
 type hashFlags struct {
@@ -26,8 +24,9 @@ func hashCommand() *command {
 		help: `Reads SRC block by block (holes are not read), hashes each block with
 SHA-256 and writes the manifest (geometry plus one digest per block) to
 FILE, by default the source's base name with ".bfm" in the current
-directory. Prints a summary: blocks, data, zero and hole blocks, distinct
-contents, the manifest's ID.`,
+directory. The manifest is streamed to disk, so memory does not grow with
+the volume. Prints a summary: blocks by kind (data, zero, hole), bytes
+read, the manifest's ID.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &hashFlags{}
 			f.register(fs)
@@ -49,7 +48,6 @@ type hashResult struct {
 	ID       string       `json:"id"`
 	Geometry geometryJSON `json:"geometry"`
 	Counts   kindCounts   `json:"counts"`
-	Distinct int64        `json:"distinct"`
 	Bytes    int64        `json:"bytes_read"`
 	Seconds  float64      `json:"seconds"`
 }
@@ -74,28 +72,19 @@ func runHash(ctx context.Context, e env, f *hashFlags, args []string) (err error
 
 	start := time.Now()
 	bar := f.progress(e, "hash")
-	m, read, err := hashSource(ctx, src, f.concurrency, bar)
+	sm, err := hashToFile(ctx, src, loc.raw, out, f.concurrency, bar)
 	bar.Finish()
 	if err != nil {
 		return err
 	}
-	m.Origin = loc.raw
-	if err := blockdiff.WriteManifestFile(out, m); err != nil {
-		return err
-	}
 	elapsed := time.Since(start)
-	id, err := manifestID(m)
-	if err != nil {
-		return err
-	}
 	res := hashResult{
 		Source:   loc.raw,
 		Manifest: out,
-		ID:       id,
-		Geometry: geometryOf(m.Geometry()),
-		Counts:   countsOf(m),
-		Distinct: distinctData(m),
-		Bytes:    read,
+		ID:       sm.id.String(),
+		Geometry: geometryOf(src.Geometry()),
+		Counts:   sm.counts,
+		Bytes:    sm.read,
 		Seconds:  elapsed.Seconds(),
 	}
 	switch {
@@ -104,10 +93,9 @@ func runHash(ctx context.Context, e env, f *hashFlags, args []string) (err error
 	case f.quiet:
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "hashed %s: %s\n", loc.raw, m.Geometry())
-	fmt.Fprintf(e.stdout, "  blocks   %d data, %d zero, %d holes; %d distinct contents\n",
-		res.Counts.Data, res.Counts.Zero, res.Counts.Holes, res.Distinct)
-	fmt.Fprintf(e.stdout, "  read     %s in %s (%s)\n", humanBytes(read), humanDuration(elapsed), humanRate(read, elapsed))
+	fmt.Fprintf(e.stdout, "hashed %s: %s\n", loc.raw, src.Geometry())
+	fmt.Fprintf(e.stdout, "  blocks   %d data, %d zero, %d holes\n", res.Counts.Data, res.Counts.Zero, res.Counts.Holes)
+	fmt.Fprintf(e.stdout, "  read     %s in %s (%s)\n", humanBytes(sm.read), humanDuration(elapsed), humanRate(sm.read, elapsed))
 	fmt.Fprintf(e.stdout, "  manifest %s (id %s)\n", out, res.ID)
 	return nil
 }
@@ -120,20 +108,4 @@ func defaultManifestName(l location) string {
 		base = safeName(l.raw)
 	}
 	return strings.TrimSuffix(base, ".bfm") + ".bfm"
-}
-
-// distinctData counts the distinct digests of m's data blocks.
-func distinctData(m *blockdiff.Manifest) int64 {
-	seen := make(map[blockdiff.Digest]struct{})
-	it := m.Iter()
-	for {
-		en, err := it.Next()
-		if err != nil {
-			break
-		}
-		if en.Kind == blockdiff.Data {
-			seen[en.Digest] = struct{}{}
-		}
-	}
-	return int64(len(seen))
 }

@@ -134,3 +134,19 @@ func eachEntry(ctx context.Context, m *blockdiff.Manifest, fn func(blockdiff.Ent
 		}
 	}
 }
+
+// distinctData counts the distinct digests of m's data blocks.
+func distinctData(m *blockdiff.Manifest) int64 {
+	seen := make(map[blockdiff.Digest]struct{})
+	it := m.Iter()
+	for {
+		en, err := it.Next()
+		if err != nil {
+			break
+		}
+		if en.Kind == blockdiff.Data {
+			seen[en.Digest] = struct{}{}
+		}
+	}
+	return int64(len(seen))
+}

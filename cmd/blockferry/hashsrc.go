@@ -1,51 +1,100 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/blockferry/blockferry/blockdiff"
-	"github.com/blockferry/blockferry/hashing"
 )
 
-// hashSource hashes every block of src into a manifest and returns it with
-// the number of bytes read. Holes are not read.
-//
-// TODO(cli): switch to blockdiff.HashSource (parallel, batched SIMD) once
-// it lands; this sequential loop only keeps the CLI usable until then.
-func hashSource(ctx context.Context, src blockdiff.Source, _ int, bar *progressBar) (*blockdiff.Manifest, int64, error) {
-	g := src.Geometry()
-	m, err := blockdiff.NewManifest(g)
-	if err != nil {
-		return nil, 0, err
-	}
-	var exts []blockdiff.Extent
-	if x, ok := src.(blockdiff.Extenter); ok {
-		err = x.Extents(ctx, func(e blockdiff.Extent) error { exts = append(exts, e); return nil })
-		if err != nil {
-			return nil, 0, err
-		}
-	} else {
-		exts = []blockdiff.Extent{{First: 0, Count: g.Blocks()}}
-	}
-	buf := make([]byte, g.BlockSize)
+// hashSource hashes every block of src into an in-memory manifest (holes
+// are not read) and returns it with the number of bytes read.
+func hashSource(ctx context.Context, src blockdiff.Source, conc int, bar *progressBar) (*blockdiff.Manifest, int64, error) {
 	var read int64
-	for _, e := range exts {
-		for i := e.First; i < e.End(); i++ {
-			n, err := src.ReadBlock(ctx, i, buf)
-			if err != nil {
-				return nil, read, err
-			}
-			read += int64(n)
-			if hashing.IsZero(buf[:n]) {
-				err = m.Set(i, blockdiff.Zero, blockdiff.Digest{})
-			} else {
-				err = m.Set(i, blockdiff.Data, hashing.Sum256(buf[:n]))
-			}
-			if err != nil {
-				return nil, read, err
-			}
-			bar.Update(g.Offset(i+1), g.Size)
-		}
+	m, err := blockdiff.HashSource(ctx, src, blockdiff.HashOptions{
+		Concurrency: conc,
+		Progress: func(p blockdiff.HashProgress) {
+			read = p.Read
+			bar.Update(p.Bytes, src.Geometry().Size)
+		},
+	})
+	return m, read, err
+}
+
+// streamedManifest is what hashToFile learned while streaming.
+type streamedManifest struct {
+	id     blockdiff.Digest
+	counts kindCounts
+	read   int64
+}
+
+// hashToFile hashes src and streams its manifest into path without holding
+// the digest list in memory: it writes a temporary file beside path, syncs
+// it and renames it over path, so path holds either its old content or the
+// whole new manifest.
+func hashToFile(ctx context.Context, src blockdiff.Source, origin, path string, conc int, bar *progressBar) (_ streamedManifest, err error) {
+	var sm streamedManifest
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
 	}
-	return m, read, nil
+	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return sm, fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	mw, err := blockdiff.NewWriter(bw, src.Geometry(), origin)
+	if err != nil {
+		return sm, err
+	}
+	g := src.Geometry()
+	err = blockdiff.HashEntries(ctx, src, blockdiff.HashOptions{
+		Concurrency: conc,
+		Progress: func(p blockdiff.HashProgress) {
+			sm.read = p.Read
+			bar.Update(p.Bytes, g.Size)
+		},
+	}, func(e blockdiff.Entry) error {
+		switch e.Kind {
+		case blockdiff.Data:
+			sm.counts.Data++
+		case blockdiff.Zero:
+			sm.counts.Zero++
+		default:
+			sm.counts.Holes++
+		}
+		return mw.Append(e)
+	})
+	if err != nil {
+		return sm, err
+	}
+	if err := mw.Close(); err != nil {
+		return sm, err
+	}
+	sm.id = mw.ID()
+	if err := bw.Flush(); err != nil {
+		return sm, fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return sm, fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return sm, fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return sm, fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return sm, fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	return sm, nil
 }
