@@ -55,3 +55,17 @@ func TestOpenDirMissing(t *testing.T) {
 		t.Fatal("OpenDir of a missing directory: got nil error")
 	}
 }
+
+func TestStoreDir(t *testing.T) {
+	castest.TestStore(t, func(t *testing.T) cas.Backend {
+		d, err := cas.NewDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+func TestStoreMemory(t *testing.T) {
+	castest.TestStore(t, func(t *testing.T) cas.Backend { return cas.NewMemory() })
+}
