@@ -273,6 +273,20 @@ func TestCopyIncrementalAndVerify(t *testing.T) {
 	}
 }
 
+func TestCopyToLargerTarget(t *testing.T) {
+	dir := t.TempDir()
+	small := newImage(5, 8, 100)
+	a := small.write(t, filepath.Join(dir, "small.img"))
+	dst := newImage(6, 12, 0).write(t, filepath.Join(dir, "big.img"))
+
+	_, errOut, err := cli(t, "copy", a, dst, "--block-size", "64KiB")
+	oneErrorLine(t, errOut, err, "big.img")
+	mustCLI(t, "copy", a, dst, "--block-size", "64KiB", "--truncate")
+	if !bytes.Equal(readFile(t, dst), small.bytes()) {
+		t.Fatalf("copy --truncate: target differs from source")
+	}
+}
+
 func TestCopyHumanSummary(t *testing.T) {
 	dir := t.TempDir()
 	v1, v2 := v1v2()

@@ -25,6 +25,7 @@ type copyFlags struct {
 	stateDir    string
 	blockSize   blockSizeFlag
 	direct      bool
+	truncate    bool
 }
 
 // verifyFlag is --verify (re-read what was written) or --verify=all
@@ -73,6 +74,7 @@ the target; --verify=all re-hashes the whole target.`,
 			fs.StringVar(&f.stateDir, "state-dir", "", "keep the target's manifest in `DIR` instead of beside DST")
 			registerBlockSize(fs, &f.blockSize)
 			fs.BoolVar(&f.direct, "direct", false, "use O_DIRECT on files and devices (bypass the page cache)")
+			fs.BoolVar(&f.truncate, "truncate", false, "let a target file larger than SRC be cut to SRC's size (refused by default)")
 			return f
 		},
 		run: func(ctx context.Context, e env, opts any, args []string) error {
@@ -159,7 +161,7 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 		base, res.Base, res.BaseHow = nil, "", ""
 	}
 
-	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct})
+	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct, truncate: f.truncate})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ type sourceOptions struct {
 type sinkOptions struct {
 	manifestPath string // where a file sink saves its manifest on commit; "" for none
 	direct       bool
+	truncate     bool // a larger target file may be cut to the volume size
 }
 
 // scheme is one kind of location, with how to open it each way. A nil
@@ -139,7 +140,7 @@ func openDeviceSource(ctx context.Context, l location, o sourceOptions) (blockdi
 }
 
 func openFileSink(_ context.Context, l location, g blockdiff.Geometry, o sinkOptions) (blockdiff.Sink, error) {
-	return sink.OpenFile(l.path, g, sink.Options{ManifestPath: o.manifestPath, Direct: o.direct})
+	return sink.OpenFile(l.path, g, sink.Options{ManifestPath: o.manifestPath, Direct: o.direct, Truncate: o.truncate})
 }
 
 // checkReadable gives the operator a precise message for the common ways a
