@@ -111,10 +111,27 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 	if opts.DryRun || len(victims) == 0 {
 		return st, nil
 	}
-	// The lock is not refreshed: stop while it is surely still fresh.
-	deadline := start.Add(s.opts.StaleAfter / 2)
-	if time.Now().After(deadline) {
-		return st, fmt.Errorf("cas: gc: scanning took longer than half of StaleAfter (%v), so the gc lock may look stale to backups: %w (nothing was deleted; raise StaleAfter)", s.opts.StaleAfter, ErrBusy)
+	// Keep the gc lock fresh while deleting; stop if it could have gone
+	// stale (a stalled process), since a backup may then have started.
+	var lockMu sync.Mutex
+	lastRefresh := start
+	keepLock := func(ctx context.Context, force bool) error {
+		lockMu.Lock()
+		defer lockMu.Unlock()
+		if !force && time.Since(lastRefresh) < s.opts.StaleAfter/4 {
+			return nil
+		}
+		if time.Since(lastRefresh) > s.opts.StaleAfter/2 {
+			return fmt.Errorf("cas: gc: lock marker not refreshed for %v (StaleAfter %v), a backup may have started: %w; run gc again", time.Since(lastRefresh).Round(time.Millisecond), s.opts.StaleAfter, ErrBusy)
+		}
+		if err := s.putLock(ctx, lock, "gc", ""); err != nil {
+			return err
+		}
+		lastRefresh = time.Now()
+		return nil
+	}
+	if err := keepLock(ctx, true); err != nil {
+		return st, fmt.Errorf("%w (nothing was deleted)", err)
 	}
 	if err := s.b.Put(ctx, epochKey, []byte(randomHex(16))); err != nil {
 		return st, fmt.Errorf("cas: gc: write new epoch: %w (nothing was deleted)", err)
@@ -124,8 +141,8 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 	g.SetLimit(s.opts.Concurrency)
 	for _, v := range victims {
 		g.Go(func() error {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("gc lock about to go stale after %v: %w; run gc again", s.opts.StaleAfter, ErrBusy)
+			if err := keepLock(gctx, false); err != nil {
+				return err
 			}
 			if err := s.b.Delete(gctx, v.key); err != nil {
 				return err
