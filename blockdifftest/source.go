@@ -27,8 +27,9 @@ type SourceCase struct {
 }
 
 // SourceCases returns the volumes [TestSource] runs on: empty, one short
-// block, whole blocks, a short last block, and sparse volumes with holes at
-// the start, middle and end. Content comes from [Volume] with fixed seeds.
+// block, whole blocks, short last blocks (of an odd length and of a whole
+// number of 512-byte sectors, which block devices can have), a larger block
+// size, and sparse volumes with holes at the start, middle and end. Content comes from [Volume] with fixed seeds.
 func SourceCases() []SourceCase {
 	const bs = blockdiff.MinBlockSize
 	sparse := func(size int64, holes ...blockdiff.Extent) []byte {
@@ -46,7 +47,8 @@ func SourceCases() []SourceCase {
 		{Name: "one short block", Content: Volume(1, blockdiff.Geometry{Size: 100, BlockSize: bs}, 0, 0), BlockSize: bs},
 		{Name: "whole blocks", Content: Volume(2, blockdiff.Geometry{Size: 16 * bs, BlockSize: bs}, 0.25, 0.25), BlockSize: bs},
 		{Name: "short last block", Content: Volume(3, blockdiff.Geometry{Size: 9*bs + 1234, BlockSize: bs}, 0.2, 0.2), BlockSize: bs},
-		{Name: "larger block size", Content: Volume(4, blockdiff.Geometry{Size: 5*4*bs + 77, BlockSize: 4 * bs}, 0.2, 0.2), BlockSize: 4 * bs},
+		{Name: "sector-sized short last block", Content: Volume(5, blockdiff.Geometry{Size: 9*bs + 1536, BlockSize: bs}, 0.2, 0.2), BlockSize: bs},
+		{Name: "larger block size", Content: Volume(4, blockdiff.Geometry{Size: 5*4*bs + 512, BlockSize: 4 * bs}, 0.2, 0.2), BlockSize: 4 * bs},
 		{Name: "holes", Content: sparse(16*bs, holes...), Holes: holes, BlockSize: bs},
 		{Name: "holes short last block", Content: sparse(15*bs+10, holes...), Holes: holes, BlockSize: bs},
 		{Name: "all hole", Content: make([]byte, 8*bs), Holes: []blockdiff.Extent{{First: 0, Count: 8}}, BlockSize: bs},
