@@ -294,7 +294,7 @@ func measure(ctx context.Context, limit time.Duration, name string, r int, argv 
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	u, err := bench.Measure(cmd)
 	if err != nil {
-		return Sample{}, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, errb.Bytes())
+		return Sample{}, fmt.Errorf("%w\n%s", err, errb.Bytes())
 	}
 	s := Sample{Method: name, Run: r, Argv: argv, Usage: toJSON(u)}
 	if b := bytes.TrimSpace(out.Bytes()); json.Valid(b) && len(b) > 0 {
