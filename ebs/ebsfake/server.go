@@ -193,7 +193,8 @@ func New(opts Options) (*Server, error) {
 }
 
 // Close releases the block log of [Options.DataDir], removing its file. The Server must
-// not serve requests afterwards. Close of a memory-backed Server does nothing.
+// not serve requests afterwards. Close of a memory-backed Server, or a second Close, does
+// nothing.
 func (s *Server) Close() error { return s.store.close() }
 
 var (

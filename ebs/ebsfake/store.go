@@ -76,9 +76,10 @@ func (zeroReader) ReadAt(dst []byte, off int64) (int, error) {
 
 // logStore appends every non-zero block to one file; overwritten blocks leave dead space.
 type logStore struct {
-	f    *os.File
-	mu   sync.Mutex
-	next int64
+	f      *os.File
+	mu     sync.Mutex
+	next   int64
+	closed bool
 }
 
 func openLogStore(dir string) (*logStore, error) {
@@ -113,6 +114,12 @@ func (l *logStore) reader(b *block) io.ReaderAt {
 }
 
 func (l *logStore) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
 	name := l.f.Name()
 	err := l.f.Close()
 	if rmErr := os.Remove(name); rmErr != nil && err == nil {
@@ -120,5 +127,8 @@ func (l *logStore) close() error {
 	}
 	return err
 }
+
+// zeroBlock is a read-only block of zeros.
+var zeroBlock [BlockSize]byte
 
 var blockPool = sync.Pool{New: func() any { b := make([]byte, BlockSize); return &b }}

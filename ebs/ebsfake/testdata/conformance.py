@@ -12,7 +12,7 @@ Description is "ebsfake:fail-first-put" with 500 InternalServerException; the Go
 that runs this script configures the fake that way.
 
 Checks that need the fake's clock or its options (18, 30/24 expiry, 33) are Go-only; check
-27 uses 300 blocks instead of 1000 to keep the run short.
+27 uses 201 blocks instead of 1000 to keep the run short.
 """
 
 import base64
@@ -417,8 +417,8 @@ def c26(env):
 @check("check-27-changed-blocks-empty-pages")
 def c27(env):
     zero = bytes(BLOCK)
-    s1 = env.snapshot({i: zero for i in range(300)})
-    s2 = env.snapshot({299: fill(9)}, parent=s1)
+    s1 = env.snapshot({i: zero for i in range(201)})
+    s2 = env.snapshot({200: fill(9)}, parent=s1)
     pages, empty, got, tok = 0, 0, [], None
     while True:
         kw = {"FirstSnapshotId": s1, "SecondSnapshotId": s2, "MaxResults": 100}
@@ -431,7 +431,7 @@ def c27(env):
         if "NextToken" not in r:
             break
         tok = r["NextToken"]
-    want((pages, empty, got) == (3, 2, [299]), "got %d pages, %d empty, %r" % (pages, empty, got))
+    want((pages, empty, got) == (3, 2, [200]), "got %d pages, %d empty, %r" % (pages, empty, got))
 
 
 @check("check-28-unrelated-snapshots")
