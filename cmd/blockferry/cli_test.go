@@ -436,7 +436,8 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		"1. Two versions", "$ blockferry diff v1.img v2.img", "$ blockferry copy v1.img target.img",
 		"$ blockferry copy v2.img target.img --verify", "$ blockferry verify target.img v2.bfm",
-		"saved by the previous copy", "identical to v2.img", "Removed",
+		"saved by the previous copy", "identical to v2.img", "$ blockferry copy v2.img cas:store#v2 --cache-dir cache",
+		"already in the store", "$ blockferry copy cas:store#v2 restored.img", "Removed",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output does not contain %q:\n%s", want, out)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/blockferry/blockferry/blockdiff"
@@ -26,6 +27,7 @@ type copyFlags struct {
 	blockSize   blockSizeFlag
 	direct      bool
 	truncate    bool
+	cacheDir    string
 }
 
 // verifyFlag is --verify (re-read what was written) or --verify=all
@@ -74,6 +76,7 @@ the target; --verify=all re-hashes the whole target.`,
 			fs.StringVar(&f.stateDir, "state-dir", "", "keep the target's manifest in `DIR` instead of beside DST")
 			registerBlockSize(fs, &f.blockSize)
 			fs.BoolVar(&f.direct, "direct", false, "use O_DIRECT on files and devices (bypass the page cache)")
+			fs.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "store targets: keep a digest cache in `DIR` so later backups skip stored blocks (\"\": none)")
 			fs.BoolVar(&f.truncate, "truncate", false, "let a target file larger than SRC be cut to SRC's size (refused by default)")
 			return f
 		},
@@ -95,6 +98,7 @@ type copyResult struct {
 	Geometry geometryJSON       `json:"geometry"`
 	Verify   string             `json:"verify"`
 	Stats    replicate.Stats    `json:"stats"`
+	Store    *storeStats        `json:"store,omitempty"` // a store target only
 	Notes    []string           `json:"notes,omitempty"`
 }
 
@@ -161,7 +165,7 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 		base, res.Base, res.BaseHow = nil, "", ""
 	}
 
-	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct, truncate: f.truncate})
+	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct, truncate: f.truncate, cacheDir: f.cacheDir})
 	if err != nil {
 		return err
 	}
@@ -188,6 +192,10 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 			return fmt.Errorf("%w: interrupted; run the same command again to resume from journal %s", err, f.journal)
 		}
 		return err
+	}
+	if k, ok := dst.(casSink); ok {
+		st := k.Stats()
+		res.Store = &storeStats{Uploaded: st.Uploaded, UploadedBytes: st.StoredBytes, AlreadyStored: st.Deduped(), ZeroBlocks: st.ZeroBlocks}
 	}
 	res.Plan = result.Plan
 	res.Stats = result.Stats
@@ -274,6 +282,10 @@ func printCopySummary(w io.Writer, r copyResult) {
 		fmt.Fprintf(w, "  verified      %d blocks (--verify=%s)\n", st.Verified, r.Verify)
 	}
 	fmt.Fprintf(w, "  duration      %s (%s)\n", humanDuration(st.Duration), humanRate(r.Geometry.Size, st.Duration))
+	if s := r.Store; s != nil {
+		fmt.Fprintf(w, "  store         %d new chunks uploaded (%s compressed), %d blocks already in the store\n",
+			s.Uploaded, humanBytes(s.UploadedBytes), s.AlreadyStored)
+	}
 	if r.Manifest != "" {
 		fmt.Fprintf(w, "  manifest      %s (id %s)\n", r.Manifest, r.ID)
 	}
@@ -283,3 +295,21 @@ func printCopySummary(w io.Writer, r copyResult) {
 }
 
 var _ = time.Second
+
+// storeStats is what a backup to a store sent, in copy's output.
+type storeStats struct {
+	Uploaded      int64 `json:"uploaded_chunks"`
+	UploadedBytes int64 `json:"uploaded_bytes"` // as stored (compressed)
+	AlreadyStored int64 `json:"already_stored_blocks"`
+	ZeroBlocks    int64 `json:"zero_blocks"`
+}
+
+// defaultCacheDir is the user's cache directory for blockferry, or "" when
+// the system has none.
+func defaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "blockferry")
+}

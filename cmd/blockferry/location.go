@@ -34,7 +34,8 @@ type sourceOptions struct {
 type sinkOptions struct {
 	manifestPath string // where a file sink saves its manifest on commit; "" for none
 	direct       bool
-	truncate     bool // a larger target file may be cut to the volume size
+	truncate     bool   // a larger target file may be cut to the volume size
+	cacheDir     string // a store's digest cache; "" for none
 }
 
 // scheme is one kind of location, with how to open it each way. A nil

@@ -79,6 +79,7 @@ func commands() []*command {
 		copyCommand(),
 		verifyCommand(),
 		demoCommand(),
+		storeCommand(),
 		fakeEBSCommand(),
 	}
 }
