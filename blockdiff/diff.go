@@ -162,36 +162,47 @@ func (b *builder) zeroed(i int64) {
 	b.zr = Extent{First: i, Count: 1}
 }
 
-// diffManifests is the fast path for two in-memory manifests.
+// diffManifests is the fast path for two in-memory manifests. It walks
+// page by page so the inner loop indexes plain slices.
 func (b *builder) diffManifests(bm, tm *Manifest) {
 	n, nb := int64(len(tm.kinds)), int64(len(bm.kinds))
-	s := &b.cs.Stats
-	for i := int64(0); i < n; i++ {
-		tk := tm.kinds[i]
-		bk := Hole
-		if i < nb {
-			bk = bm.kinds[i]
+	var unchanged, zeros, holes int64
+	for lo := int64(0); lo < n; lo += digestPage {
+		hi := min(n, lo+digestPage)
+		tk, tp := tm.kinds[lo:hi], tm.pages[lo/digestPage]
+		var bk []Kind
+		var bp []Digest
+		if lo < nb {
+			bk, bp = bm.kinds[lo:min(hi, nb)], bm.pages[lo/digestPage]
 		}
-		if tk == Data {
-			td := &tm.pages[i/digestPage][i%digestPage]
-			if bk == Data && bm.pages[i/digestPage][i%digestPage] == *td {
-				s.Unchanged++
-			} else {
-				b.changed(i, td)
+		for j, k := range tk {
+			bkj := Hole
+			if j < len(bk) {
+				bkj = bk[j]
 			}
-			continue
-		}
-		if tk == Zero {
-			s.Zeros++
-		} else {
-			s.Holes++
-		}
-		if bk == Data {
-			b.zeroed(i)
-		} else {
-			s.Unchanged++
+			if k == Data {
+				if bkj == Data && bp[j] == tp[j] {
+					unchanged++
+				} else {
+					b.changed(lo+int64(j), &tp[j])
+				}
+				continue
+			}
+			if k == Zero {
+				zeros++
+			} else {
+				holes++
+			}
+			if bkj == Data {
+				b.zeroed(lo + int64(j))
+			} else {
+				unchanged++
+			}
 		}
 	}
+	b.cs.Stats.Unchanged += unchanged
+	b.cs.Stats.Zeros += zeros
+	b.cs.Stats.Holes += holes
 }
 
 func (b *builder) diffIters(base, target Iterator, n, nb int64) error {
