@@ -21,7 +21,8 @@
 //     it is measured no slower than crypto/sha256. Build with the purego
 //     tag to force crypto/sha256.
 //   - lanes: how many messages one batch pass hashes side by side
-//     ([Lanes]): 16 with AVX-512, otherwise 1.
+//     ([Lanes]): 16 with AVX-512, 2 with the 2-way SHA-NI kernel,
+//     otherwise 1.
 //   - zero block: a block whose bytes are all zero. [IsZero] detects one at
 //     memory speed; [ZeroDigest] returns its digest for any length, hashed
 //     once per length.

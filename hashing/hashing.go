@@ -31,12 +31,19 @@ const (
 	// hashed side by side. Only [Engine.SumBatch] is multi-buffer; its
 	// single-message calls use [Stdlib].
 	AVX512
+	// SHANI2 is a 2-way interleaved SHA-NI kernel of this package
+	// (amd64 with SHA, SSSE3, SSE4.1 and AVX): [Engine.SumBatch] hashes
+	// two messages of equal length side by side, which keeps the SHA unit
+	// busy on CPUs where one stream is latency-bound (AMD Zen). Its
+	// single-message calls use [Stdlib].
+	SHANI2
 	numEngines
 )
 
-var engineNames = [numEngines]string{"stdlib", "sha-ni", "avx512"}
+var engineNames = [numEngines]string{"stdlib", "sha-ni", "avx512", "sha-ni-2way"}
 
-// String returns the engine's short name: "stdlib", "sha-ni" or "avx512".
+// String returns the engine's short name: "stdlib", "sha-ni", "avx512" or
+// "sha-ni-2way".
 func (e Engine) String() string {
 	if e < numEngines {
 		return engineNames[e]
@@ -134,15 +141,21 @@ var (
 )
 
 // Lanes returns how many messages e hashes side by side in one
-// [Engine.SumBatch] pass: 16 for [AVX512], 1 for the others.
+// [Engine.SumBatch] pass: 16 for [AVX512], 2 for [SHANI2], 1 for the others.
 func (e Engine) Lanes() int {
-	if e == AVX512 && e.Available() {
+	if !e.Available() {
+		return 1
+	}
+	switch e {
+	case AVX512:
 		return 16
+	case SHANI2:
+		return 2
 	}
 	return 1
 }
 
 // Lanes returns how many messages [SumBatch] hashes side by side on this
-// CPU: 16 with AVX-512, 1 otherwise. Callers gathering blocks for SumBatch
+// CPU: 16 with AVX-512, 2 with the 2-way SHA-NI kernel, 1 otherwise. Callers gathering blocks for SumBatch
 // should gather at least this many per call to fill the lanes.
 func Lanes() int { return bestBatch.Lanes() }

@@ -126,6 +126,26 @@ func TestSumBatchMixed(t *testing.T) {
 	}
 }
 
+// TestSumBatchEqualLengths gives every engine batches of distinct messages
+// of one length, which the 2-way and 16-lane kernels hash side by side.
+func TestSumBatchEqualLengths(t *testing.T) {
+	for _, e := range hashing.Engines() {
+		for _, n := range lengths {
+			blocks := make([][]byte, 5) // two pairs and an odd one
+			for i := range blocks {
+				blocks[i] = randBytes(uint64(1000*n+i), n)
+			}
+			dst := make([][32]byte, len(blocks))
+			e.SumBatch(dst, blocks)
+			for i, b := range blocks {
+				if want := sha256.Sum256(b); dst[i] != want {
+					t.Errorf("%v, length %d, block %d: got %x, want %x", e, n, i, dst[i], want)
+				}
+			}
+		}
+	}
+}
+
 func TestSumBatchShortDstPanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
@@ -183,7 +203,7 @@ func TestUnavailableEngineFallsBack(t *testing.T) {
 }
 
 func TestEngineString(t *testing.T) {
-	tests := map[hashing.Engine]string{hashing.Stdlib: "stdlib", hashing.SHANI: "sha-ni", hashing.AVX512: "avx512", 9: "engine(9)"}
+	tests := map[hashing.Engine]string{hashing.Stdlib: "stdlib", hashing.SHANI: "sha-ni", hashing.AVX512: "avx512", hashing.SHANI2: "sha-ni-2way", 9: "engine(9)"}
 	for e, want := range tests {
 		if got := e.String(); got != want {
 			t.Errorf("Engine(%d).String() = %q, want %q", uint8(e), got, want)
@@ -335,7 +355,22 @@ func FuzzSum(f *testing.F) {
 			blocks[i] = data[:(len(data)*i/16+int(cut))%(len(data)+1)]
 		}
 		dst := make([][32]byte, len(blocks))
+		// And a batch of equal-length messages: data and variations of it.
+		same := make([][]byte, 5)
+		for i := range same {
+			same[i] = bytes.Clone(data)
+			if len(data) > 0 {
+				same[i][(int(cut)+i*7)%len(data)] ^= byte(i)
+			}
+		}
+		sameDst := make([][32]byte, len(same))
 		for _, e := range hashing.Engines() {
+			e.SumBatch(sameDst, same)
+			for i, b := range same {
+				if w := sha256.Sum256(b); sameDst[i] != w {
+					t.Fatalf("%v.SumBatch equal lengths [%d] (len %d): got %x, want %x", e, i, len(b), sameDst[i], w)
+				}
+			}
 			if got := e.Sum256(data); got != want {
 				t.Fatalf("%v.Sum256(len %d): got %x, want %x", e, len(data), got, want)
 			}
