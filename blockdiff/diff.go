@@ -126,6 +126,10 @@ func Diff(base, target Iterator) (*ChangeSet, error) {
 	if okb && okt && bm.i == 0 && tm.i == 0 {
 		b.diffManifests(bm.m, tm.m)
 		bm.i, tm.i = nb, n
+	} else if bc, tc := newRunCursor(base, "base"), newRunCursor(target, "target"); bc != nil && tc != nil {
+		if err := b.diffRuns(bc, tc); err != nil {
+			return nil, err
+		}
 	} else if err := b.diffIters(base, target, n, nb); err != nil {
 		return nil, err
 	}

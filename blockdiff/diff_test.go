@@ -197,12 +197,19 @@ func TestDiffAgainstBruteForce(t *testing.T) {
 				}
 				checkChangeSet(t, cs, want)
 
-				// Mixed: in-memory base, streaming target takes the generic path.
+				// Mixed: in-memory base, streaming target.
 				cm, err := Diff(base.Iter(), readerOf(t, target))
 				if err != nil {
 					t.Fatal(err)
 				}
 				checkChangeSet(t, cm, want)
+
+				// Opaque iterators take the entry-by-entry path.
+				co, err := Diff(opaque{readerOf(t, base)}, opaque{target.Iter()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkChangeSet(t, co, want)
 			}
 		})
 	}
