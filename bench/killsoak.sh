@@ -87,7 +87,7 @@ for trial in $(seq 1 "$CLI_TRIALS"); do
 	sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
 	kill -9 "$pid" 2>/dev/null || true
 	status=0
-	wait "$pid" || status=$?
+	{ wait "$pid"; } 2>/dev/null || status=$?
 	if [ "$status" = 137 ]; then
 		killed=$((killed + 1))
 	elif [ "$status" != 0 ]; then
@@ -95,8 +95,7 @@ for trial in $(seq 1 "$CLI_TRIALS"); do
 		log "trial $trial: first run failed on its own (status $status):"; cat "$WORK/first.err" >&2
 		exit 1
 	fi
-	[ -e "$WORK/copy.journal" ] && resumed=$((resumed + 1))
-	if ! "$bf" "${a[@]}" >/dev/null 2>"$WORK/second.err"; then
+	if ! "$bf" "${a[0]}" --json "${a[@]:1}" >"$WORK/second.json" 2>"$WORK/second.err"; then
 		failed=1
 		log "trial $trial (kill after ${delay} ms): rerun failed:"; cat "$WORK/second.err" >&2
 		exit 1
@@ -107,10 +106,12 @@ for trial in $(seq 1 "$CLI_TRIALS"); do
 		cmp "$target" "$WORK/pair/v2.img" >&2 || true
 		exit 1
 	fi
+	n=$(grep -oE '"resumed_blocks": *[0-9]+' "$WORK/second.json" | grep -oE '[0-9]+$' || echo 0)
+	[ "${n:-0}" -gt 0 ] && resumed=$((resumed + 1))
 	if [ -e "$WORK/copy.journal" ]; then
 		failed=1
 		log "trial $trial: journal left after a successful rerun"
 		exit 1
 	fi
 done
-log "CLI soak passed: $CLI_TRIALS trials, $killed killed mid-run, $resumed left a journal that the rerun resumed from"
+log "CLI soak passed: $CLI_TRIALS trials, $killed killed mid-run, $resumed reruns resumed blocks from the journal"
