@@ -31,7 +31,7 @@
 //	  8   2  format version, 1
 //	 10   2  flags, 0 (any other value is rejected)
 //	 12   4  block size, a power of two from 4 KiB to 16 MiB
-//	 16   8  volume size in bytes
+//	 16   8  volume size in bytes, at most 2^62
 //	 24   8  block count, ceil(volume size / block size) (a check)
 //	 32   2  origin length L, at most 4096
 //	 34   L  origin, UTF-8 ([Manifest.Origin])
@@ -56,7 +56,10 @@
 // 64 TiB volume of 512 KiB blocks, 134 million blocks, is a 4 GiB digest
 // list that streams through that window. The ID of a manifest is the
 // SHA-256 of the whole encoding, trailer included, so it equals
-// `sha256sum` of a manifest file.
+// `sha256sum` of a manifest file. The encoding, and so the ID, is stable
+// for a given build; a zstd library that compresses differently would
+// change the IDs of newly written manifests (the golden test in testdata/
+// catches that), while every version-1 manifest stays readable.
 //
 // # Errors
 //

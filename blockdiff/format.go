@@ -36,6 +36,7 @@ const (
 	maxChunk       = 1 << 20   // decoded bytes in one chunk, a format limit
 	maxFrame       = maxChunk + maxChunk>>7 + 1024
 	trailerLen     = sha256.Size
+	maxVolumeSize  = 1 << 62
 )
 
 // magic opens every encoded manifest. Like PNG's, it holds a non-ASCII byte
@@ -108,6 +109,9 @@ type Writer struct {
 func NewWriter(w io.Writer, g Geometry, origin string) (*Writer, error) {
 	if err := g.Validate(); err != nil {
 		return nil, fmt.Errorf("blockdiff: new manifest writer: %w", err)
+	}
+	if g.Size > maxVolumeSize {
+		return nil, fmt.Errorf("blockdiff: new manifest writer: volume size %d exceeds the format's limit of 2^62 bytes: %w", g.Size, ErrGeometry)
 	}
 	if len(origin) > MaxOriginLen || !utf8.ValidString(origin) {
 		return nil, fmt.Errorf("blockdiff: new manifest writer: origin must be valid UTF-8 of at most %d bytes, got %d bytes", MaxOriginLen, len(origin))
@@ -259,8 +263,9 @@ func (w *Writer) Close() error {
 // valid after a successful Close and the zero Digest before.
 func (w *Writer) ID() Digest { return w.id }
 
-// Reader decodes a manifest from an io.Reader as a stream, holding about
-// one chunk (at most 1 MiB) in memory whatever the volume size. It never
+// Reader decodes a manifest from an io.Reader as a stream, holding one
+// chunk (at most about 2 MiB with its compressed form) in memory whatever
+// the volume size. It never
 // reads past the trailer, so a manifest may be embedded in a longer stream.
 //
 // Entries are checked against the chunk checksums as they are decoded, but
@@ -322,7 +327,7 @@ func newReader(r io.Reader, name string) (*Reader, error) {
 	bs := binary.LittleEndian.Uint32(hdr[12:])
 	size := binary.LittleEndian.Uint64(hdr[16:])
 	count := binary.LittleEndian.Uint64(hdr[24:])
-	if size > 1<<62 {
+	if size > maxVolumeSize {
 		return nil, mr.corrupt(16, fmt.Sprintf("volume size %d is out of range", size))
 	}
 	mr.g = Geometry{Size: int64(size), BlockSize: int(bs)}

@@ -353,7 +353,10 @@ func TestWriterErrors(t *testing.T) {
 	})
 	t.Run("bad geometry", func(t *testing.T) {
 		if _, err := NewWriter(io.Discard, Geometry{BlockSize: 1000}, ""); !errors.Is(err, ErrGeometry) {
-			t.Fatalf("got %v, want ErrGeometry", err)
+			t.Fatalf("block size 1000: got %v, want ErrGeometry", err)
+		}
+		if _, err := NewWriter(io.Discard, Geometry{Size: 1<<62 + 1, BlockSize: 4096}, ""); !errors.Is(err, ErrGeometry) {
+			t.Fatalf("size 2^62+1: got %v, want ErrGeometry", err)
 		}
 	})
 	t.Run("write error sticks", func(t *testing.T) {
