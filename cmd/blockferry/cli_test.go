@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -475,3 +476,69 @@ func TestDemoVolumesDiffer(t *testing.T) {
 }
 
 var _ = blockdiff.DefaultBlockSize
+
+// TestInterruptedIncrementalCopyLeavesNoStaleBase interrupts an
+// incremental copy after it has started writing, then copies again: the
+// manifest saved by the first copy no longer describes the target, so the
+// next run must not trust it (without a journal) or must resume with it
+// (with the interrupted run's journal); either way the target ends equal to
+// the source.
+func TestInterruptedIncrementalCopyLeavesNoStaleBase(t *testing.T) {
+	for _, withJournal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("journal=%v", withJournal), func(t *testing.T) {
+			dir := t.TempDir()
+			v1, v2 := v1v2()
+			a := v1.write(t, filepath.Join(dir, "v1.img"))
+			b := v2.write(t, filepath.Join(dir, "v2.img"))
+			dst := filepath.Join(dir, "target.img")
+			mustCLI(t, "copy", a, dst, "--block-size", "64KiB")
+			st0, err := os.Stat(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() { // cancel once the target has been written to
+				defer cancel()
+				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+					if st, err := os.Stat(dst); err == nil && !st.ModTime().Equal(st0.ModTime()) {
+						return
+					}
+				}
+			}()
+			args := []string{"copy", b, dst, "--bwlimit", "128KiB/s", "--concurrency", "1"}
+			if withJournal {
+				args = append(args, "--journal", filepath.Join(dir, "j"))
+			}
+			_, errOut, err := cliCtx(t, ctx, args...)
+			oneErrorLine(t, errOut, err, "canceled")
+			if bytes.Equal(readFile(t, dst), v2.bytes()) {
+				t.Fatalf("the interrupted copy finished anyway; the test proves nothing")
+			}
+
+			rerun := []string{"copy", b, dst}
+			if withJournal {
+				rerun = append(rerun, "--journal", filepath.Join(dir, "j"))
+			}
+			var r copyResult
+			mustJSON(t, &r, rerun...)
+			if !bytes.Equal(readFile(t, dst), v2.bytes()) {
+				t.Fatalf("after the interrupted copy and a new one, the target differs from v2")
+			}
+			switch {
+			case withJournal && r.BaseHow != "interrupted":
+				t.Errorf("resumed copy: base_from %q, want %q (the interrupted run's base)", r.BaseHow, "interrupted")
+			case !withJournal && (r.BaseHow != "" || !strings.Contains(strings.Join(r.Notes, " "), "interrupted")):
+				t.Errorf("copy after an interrupted one: base_from %q, notes %q; want no base and a note", r.BaseHow, r.Notes)
+			}
+			if _, err := os.Stat(dst + ".bfm.pending"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("pending manifest left after a successful copy (err %v)", err)
+			}
+			var again copyResult
+			mustJSON(t, &again, "copy", b, dst)
+			if again.BaseHow != "saved" || again.Stats.Written != 0 {
+				t.Errorf("copy after the recovery: base_from %q, wrote %d; want the saved base and nothing written", again.BaseHow, again.Stats.Written)
+			}
+		})
+	}
+}

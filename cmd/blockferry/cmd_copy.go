@@ -92,7 +92,7 @@ type copyResult struct {
 	Target   string             `json:"target"`
 	Plan     replicate.PlanKind `json:"plan"`
 	Base     string             `json:"base,omitempty"`
-	BaseHow  string             `json:"base_from,omitempty"` // "flag", "saved" or ""
+	BaseHow  string             `json:"base_from,omitempty"` // "flag", "saved", "interrupted" or ""
 	Manifest string             `json:"manifest,omitempty"`
 	ID       string             `json:"id"`
 	Geometry geometryJSON       `json:"geometry"`
@@ -133,6 +133,9 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 		}
 	}
 
+	if f.base != "" && dstLoc.scheme.fresh {
+		return usagef("--base does not apply to %s: a %s snapshot is always written whole (the store skips contents it already holds)", dstLoc.raw, dstLoc.scheme.name)
+	}
 	res := copyResult{Source: srcLoc.raw, Target: dstLoc.raw, Manifest: manifestPath}
 	base, err := pickBase(f, dstLoc, manifestPath, &res)
 	if err != nil {
@@ -171,6 +174,16 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 	}
 	defer closeAll(&err, dst.Close)
 
+	// While the target changes, its saved manifest no longer describes it:
+	// park it as pending, so that an interrupted run leaves no stale base
+	// behind, yet a run resumed from its journal finds the same base again.
+	pending := manifestPath + ".pending"
+	if manifestPath != "" {
+		if err := os.Rename(manifestPath, pending); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("set aside saved manifest: %w", err)
+		}
+	}
+
 	bar := f.progress(e, "copy")
 	opts := replicate.Options{
 		Base:        base,
@@ -192,6 +205,16 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 			return fmt.Errorf("%w: interrupted; run the same command again to resume from journal %s", err, f.journal)
 		}
 		return err
+	}
+	if manifestPath != "" {
+		if _, isFile := dst.(*sink.File); !isFile {
+			if err := blockdiff.WriteManifestFile(manifestPath, result.Manifest); err != nil {
+				return err
+			}
+		}
+		if err := os.Remove(pending); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	if k, ok := dst.(casSink); ok {
 		st := k.Stats()
@@ -230,9 +253,26 @@ func pickBase(f *copyFlags, dst location, manifestPath string, res *copyResult) 
 	if manifestPath == "" {
 		return nil, nil
 	}
+	pending := manifestPath + ".pending"
 	mst, err := os.Stat(manifestPath)
 	if err != nil {
-		return nil, nil // no saved manifest: a first copy
+		if _, perr := os.Stat(pending); perr != nil {
+			return nil, nil // no saved manifest: a first copy
+		}
+		// The last copy was interrupted. Its base still holds for the
+		// blocks its journal does not list as done, so a resumed run may
+		// use it; without the journal the target's state is unknown.
+		if f.journal == "" {
+			res.Notes = append(res.Notes, fmt.Sprintf("the last copy to %s was interrupted; its content is compared live (give that run's --journal to resume instead)", dst.raw))
+			return nil, nil
+		}
+		m, err := blockdiff.ReadManifestFile(pending)
+		if err != nil {
+			res.Notes = append(res.Notes, fmt.Sprintf("base of the interrupted copy %s ignored: %v", pending, err))
+			return nil, nil
+		}
+		res.Base, res.BaseHow = pending, "interrupted"
+		return m, nil
 	}
 	if dst.scheme.localFile {
 		tst, err := os.Stat(dst.path)
@@ -264,6 +304,8 @@ func printCopySummary(w io.Writer, r copyResult) {
 		base = r.Base + " (--base)"
 	case "saved":
 		base = r.Base + " (saved by the previous copy)"
+	case "interrupted":
+		base = r.Base + " (base of the interrupted copy, resumed with its journal)"
 	}
 	fmt.Fprintf(w, "copied %s -> %s: %s\n", r.Source, r.Target, humanBytes(r.Geometry.Size))
 	fmt.Fprintf(w, "  plan          %s\n", r.Plan)

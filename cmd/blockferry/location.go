@@ -50,6 +50,9 @@ type scheme struct {
 	// localFile reports whether the location is a path on this machine, so
 	// that the target's manifest can be saved beside it.
 	localFile bool
+	// fresh reports whether a target here is always new and empty (a store
+	// snapshot), so no base manifest can describe it.
+	fresh bool
 }
 
 // schemes is the literal scheme → adapter table. The first entry whose
@@ -58,8 +61,8 @@ func schemes() []*scheme {
 	return []*scheme{
 		{prefix: "file:", name: "file", openSource: openFileSource, openSink: openFileSink, localFile: true},
 		{prefix: "dev:", name: "block device", openSource: openDeviceSource, openSink: openFileSink, localFile: true},
-		{prefix: "cas:", name: "store", hasSnapshot: true, openSource: openCASSource, openSink: openCASSink},
-		{prefix: "s3://", name: "S3 store", hasSnapshot: true, openSource: openS3Source, openSink: openS3Sink},
+		{prefix: "cas:", name: "store", hasSnapshot: true, fresh: true, openSource: openCASSource, openSink: openCASSink},
+		{prefix: "s3://", name: "S3 store", hasSnapshot: true, fresh: true, openSource: openS3Source, openSink: openS3Sink},
 		{prefix: "ebs:", name: "EBS snapshot", openSource: openEBSSource, openSink: openEBSSink},
 	}
 }
