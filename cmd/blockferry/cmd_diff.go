@@ -140,6 +140,10 @@ func (s *side) hash(ctx context.Context, e env, o *outputFlags, bs int, conc int
 		return err
 	}
 	defer closeAll(&err, closeSrc)
+	if ms, ok := src.(blockdiff.Manifester); ok { // digests known without reading
+		s.m, err = ms.Manifest(ctx)
+		return err
+	}
 	bar := o.progress(e, "hash "+s.arg)
 	s.m, _, err = hashSource(ctx, src, conc, bar)
 	bar.Finish()
