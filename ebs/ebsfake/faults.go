@@ -148,7 +148,16 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, rt route, f 
 	if f.Status != 0 {
 		e.Status = f.Status
 	}
-	s.writeError(w, r, e)
+	switch rt.op {
+	case OpEC2CreateSnapshot, OpEC2CreateSnapshots, OpEC2Describe:
+		s.countError(e.Type)
+		writeEC2Error(w, e.Status, e.Type, e.Message)
+	case OpSGWCreateSnapshot:
+		s.countError(e.Type)
+		writeSGWError(w, e.Status, e.Type, e.Type, e.Message)
+	default:
+		s.writeError(w, r, e)
+	}
 }
 
 // bucket is a token bucket on the Server clock. Callers hold s.mu.

@@ -123,17 +123,17 @@ type Server struct {
 	key   []byte
 	store blockStore
 
-	mu        sync.Mutex
-	snaps     map[string]*snapshot
-	order     []string // snapshot ids in creation order
-	idem      map[string]idemEntry
-	seq       uint64
-	gen       uint64
-	rules     []*faultRule
-	calls     map[callKey]int
-	buckets   map[string]*bucket
-	stats     Stats
-	volumeSeq uint64
+	mu      sync.Mutex
+	snaps   map[string]*snapshot
+	order   []string // snapshot ids in creation order
+	idem    map[string]idemEntry
+	seq     uint64
+	gen     uint64
+	rules   []*faultRule
+	calls   map[callKey]int
+	buckets map[string]*bucket
+	stats   Stats
+	volumes map[string]Volume
 }
 
 // New returns a Server configured by opts.
