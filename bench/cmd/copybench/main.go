@@ -12,8 +12,11 @@
 //
 //	live         blockferry copy v2.img target.img        (no base: source and target hashed live)
 //	base         blockferry copy --base v1.bfm v2.img target.img (v1.bfm made once by blockferry hash)
-//	rsync        rsync --inplace --no-whole-file v2.img target.img
+//	rsync        rsync --inplace --no-whole-file --ignore-times v2.img target.img
 //	rsync-fsync  the same with --fsync, durable like blockferry's commit
+//
+// --ignore-times stops rsync's quick check from skipping the file when the
+// target's size and mtime happen to match v2.img's.
 //
 // The page cache is not dropped (that needs root and disturbs other work):
 // the images are read from memory, so read_bytes is near zero and the
@@ -72,10 +75,10 @@ var methods = []method{
 		return []string{c.bin, "copy", "--json", "--state-dir", state, "--base", c.bfm, c.v2, target}
 	}},
 	{"rsync", func(c *config, target, _ string) []string {
-		return []string{c.rsync, "--inplace", "--no-whole-file", c.v2, target}
+		return []string{c.rsync, "--inplace", "--no-whole-file", "--ignore-times", c.v2, target}
 	}},
 	{"rsync-fsync", func(c *config, target, _ string) []string {
-		return []string{c.rsync, "--inplace", "--no-whole-file", "--fsync", c.v2, target}
+		return []string{c.rsync, "--inplace", "--no-whole-file", "--ignore-times", "--fsync", c.v2, target}
 	}},
 }
 
