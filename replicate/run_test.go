@@ -404,8 +404,8 @@ func TestRunCancel(t *testing.T) {
 
 // TestRunAllocs pins that the steady state does not allocate per block.
 func TestRunAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race or needed in -short")
 	}
 	allocs := func(blocks int) float64 {
 		data := volume(7, blocks, nil)

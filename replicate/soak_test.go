@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -79,7 +80,9 @@ func soakCopy(srcPath, dstPath, journal, basePath string, delay time.Duration) (
 }
 
 func soakChild() error {
-	_, err := soakCopy(os.Getenv("SOAK_SRC"), os.Getenv("SOAK_DST"), os.Getenv("SOAK_JOURNAL"), os.Getenv("SOAK_BASE"), 2*time.Millisecond)
+	fmt.Println("start") // the parent times its kill from here
+	_, err := soakCopy(os.Getenv("SOAK_SRC"), os.Getenv("SOAK_DST"), os.Getenv("SOAK_JOURNAL"), os.Getenv("SOAK_BASE"), 5*time.Millisecond)
+	fmt.Println("done") // (process exit can take long under -race)
 	return err
 }
 
@@ -132,27 +135,53 @@ func TestKillSoak(t *testing.T) {
 	if err := blockdiff.WriteManifestFile(basePath, bm); err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(42, 42))
-	var killedMid, resumedTrials int
-	for trial := range trials {
-		dstPath := filepath.Join(dir, "dst.img")
-		journal := filepath.Join(dir, "copy.journal")
+	dstPath := filepath.Join(dir, "dst.img")
+	journal := filepath.Join(dir, "copy.journal")
+	// child starts a copy and returns once it is about to call Run.
+	child := func(base string) (*exec.Cmd, *bytes.Buffer, *bufio.Reader) {
 		os.Remove(journal)
 		if err := os.WriteFile(dstPath, old, 0o644); err != nil {
 			t.Fatal(err)
-		}
-		base := basePath
-		if trial%2 == 1 {
-			base = "" // live-target
 		}
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), soakChildEnv+"=1", "SOAK_SRC="+srcPath, "SOAK_DST="+dstPath, "SOAK_JOURNAL="+journal, "SOAK_BASE="+base)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration(rng.IntN(120)) * time.Millisecond
+		rd := bufio.NewReader(out)
+		line, err := rd.ReadString('\n')
+		if err != nil || line != "start\n" {
+			cmd.Wait()
+			t.Fatalf("child did not start: %q %v\n%s", line, err, stderr.String())
+		}
+		return cmd, &stderr, rd
+	}
+	// Calibrate: how long an uninterrupted copy takes on this machine now,
+	// so that kills land anywhere in it.
+	cmd, stderr, rd := child(basePath)
+	start := time.Now()
+	line, _ := rd.ReadString('\n')
+	span := time.Since(start)
+	if err := cmd.Wait(); err != nil || line != "done\n" {
+		t.Fatalf("calibration child: %v\n%s", err, stderr)
+	}
+	t.Logf("an uninterrupted copy takes %v", span)
+
+	rng := rand.New(rand.NewPCG(42, 42))
+	var killedMid, resumedTrials int
+	for trial := range trials {
+		base := basePath
+		if trial%2 == 1 {
+			base = "" // live-target
+		}
+		cmd, stderr, _ := child(base)
+		delay := time.Duration(rng.Int64N(int64(span)))
 		time.Sleep(delay)
 		cmd.Process.Signal(syscall.SIGKILL)
 		werr := cmd.Wait()
