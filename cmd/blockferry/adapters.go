@@ -4,38 +4,56 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/blockferry/blockferry/blockdiff"
 	"github.com/blockferry/blockferry/cas"
+	"github.com/blockferry/blockferry/cas/s3"
 )
 
 // errNotBuilt names an adapter this build of the CLI does not have yet.
 func errNotBuilt(l location) error {
-	return fmt.Errorf("%s: %s locations are not built into this version of blockferry yet: use a file or device path", l.raw, l.scheme.name)
+	return fmt.Errorf("%s: %s locations are not built into this version of blockferry yet: use a file, device or store location", l.raw, l.scheme.name)
 }
 
-// openStore opens the local content-addressed store named by l (cas:DIR),
-// creating the directory when create is set. cacheDir, when not empty,
-// keeps a digest cache there so that a later backup does not store again
-// what an earlier one stored.
-func openStore(ctx context.Context, l location, create bool, cacheDir string) (*cas.Store, error) {
-	var b *cas.Dir
-	var err error
-	if create {
-		b, err = cas.NewDir(l.path)
-	} else {
-		b, err = cas.OpenDir(l.path)
+// storeBackend returns the backend of the store named by l: a directory
+// (cas:DIR, created when create is set) or an S3 bucket and prefix
+// (s3://BUCKET/PREFIX). S3 takes the SDK's usual configuration
+// (credentials, AWS_REGION); when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
+// points at another server (MinIO), path-style addressing is used.
+func storeBackend(ctx context.Context, l location, create bool) (cas.Backend, error) {
+	switch l.scheme.prefix {
+	case "s3://":
+		bucket, prefix, _ := strings.Cut(l.path, "/")
+		custom := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+		return s3.New(ctx, s3.Options{Bucket: bucket, Prefix: prefix, PathStyle: custom})
+	case "cas:":
+		if create {
+			return cas.NewDir(l.path)
+		}
+		return cas.OpenDir(l.path)
 	}
+	return nil, fmt.Errorf("%s is not a store: give cas:DIR or s3://BUCKET/PREFIX", l.raw)
+}
+
+// openStore opens the store named by l. cacheDir, when not empty, keeps a
+// digest cache there so that a later backup need not ask the backend about
+// contents an earlier one stored.
+func openStore(ctx context.Context, l location, create bool, cacheDir string) (*cas.Store, error) {
+	b, err := storeBackend(ctx, l, create)
 	if err != nil {
 		return nil, err
 	}
 	return cas.Open(ctx, b, cas.Options{CacheDir: cacheDir})
 }
 
-func openCASSource(ctx context.Context, l location, _ sourceOptions) (blockdiff.Source, func() error, error) {
+// openStoreSource opens snapshot l.snapshot of a store for reading (restore).
+func openStoreSource(ctx context.Context, l location, _ sourceOptions) (blockdiff.Source, func() error, error) {
 	if l.snapshot == "" {
-		return nil, nil, usagef("%s names no snapshot: use cas:%s#NAME (list them with \"blockferry store ls cas:%s\")", l.raw, l.path, l.path)
+		base := strings.TrimSuffix(l.raw, "#")
+		return nil, nil, usagef("%s names no snapshot: use %s#NAME (list them with \"blockferry store ls %s\")", l.raw, base, base)
 	}
 	st, err := openStore(ctx, l, false, "")
 	if err != nil {
@@ -58,7 +76,10 @@ type casSink struct {
 
 func (c casSink) Close() error { return errors.Join(c.SnapshotSink.Close(), c.store.Close()) }
 
-func openCASSink(ctx context.Context, l location, g blockdiff.Geometry, o sinkOptions) (blockdiff.Sink, error) {
+// openStoreSink starts a new snapshot l.snapshot (default: the current UTC
+// time) in a store. The newest snapshot taken from the same origin is its
+// parent, so contents it holds are not asked about again.
+func openStoreSink(ctx context.Context, l location, g blockdiff.Geometry, o sinkOptions) (blockdiff.Sink, error) {
 	name := l.snapshot
 	if name == "" {
 		name = time.Now().UTC().Format("20060102T150405Z")
@@ -67,19 +88,24 @@ func openCASSink(ctx context.Context, l location, g blockdiff.Geometry, o sinkOp
 	if err != nil {
 		return nil, err
 	}
-	k, err := st.NewSnapshotSink(ctx, name, g, cas.SnapshotOptions{})
+	opts := cas.SnapshotOptions{}
+	if o.origin != "" {
+		snaps, err := st.List(ctx)
+		if err != nil {
+			return nil, errors.Join(err, st.Close())
+		}
+		var newest time.Time
+		for _, s := range snaps {
+			if s.Origin == o.origin && s.Geometry == g && !s.Time.Before(newest) {
+				opts.Parent, newest = s.Name, s.Time
+			}
+		}
+	}
+	k, err := st.NewSnapshotSink(ctx, name, g, opts)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
 	return casSink{SnapshotSink: k, store: st}, nil
-}
-
-func openS3Source(_ context.Context, l location, _ sourceOptions) (blockdiff.Source, func() error, error) {
-	return nil, nil, errNotBuilt(l)
-}
-
-func openS3Sink(_ context.Context, l location, _ blockdiff.Geometry, _ sinkOptions) (blockdiff.Sink, error) {
-	return nil, errNotBuilt(l)
 }
 
 func openEBSSource(_ context.Context, l location, _ sourceOptions) (blockdiff.Source, func() error, error) {

@@ -168,7 +168,7 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 		base, res.Base, res.BaseHow = nil, "", ""
 	}
 
-	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct, truncate: f.truncate, cacheDir: f.cacheDir})
+	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct, truncate: f.truncate, cacheDir: f.cacheDir, origin: srcLoc.raw})
 	if err != nil {
 		return err
 	}

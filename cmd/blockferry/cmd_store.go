@@ -21,14 +21,16 @@ func storeCommand() *command {
 		name:    "store",
 		args:    "ls|gc|verify STORE",
 		summary: "list, garbage-collect or verify a content-addressed store",
-		help: `Works on a content-addressed store (cas:DIR; a plain DIR works too).
+		help: `Works on a content-addressed store: cas:DIR (a plain DIR works too) or
+s3://BUCKET/PREFIX (AWS credentials and region as the SDK finds them;
+AWS_ENDPOINT_URL_S3 for MinIO or another S3-compatible server).
   ls      lists the snapshots: name, time, size, data blocks, manifest ID
   gc      deletes chunks no snapshot references (older than --grace)
   verify  checks every snapshot's manifest and that every chunk it needs
           exists; --read-data also reads and re-hashes every chunk
 
 Back a volume up with "blockferry copy SRC cas:DIR#NAME" and restore it
-with "blockferry copy cas:DIR#NAME DST".`,
+with "blockferry copy cas:DIR#NAME DST" (likewise with s3://).`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &storeFlags{}
 			f.register(fs)
@@ -86,14 +88,7 @@ func runStore(ctx context.Context, e env, f *storeFlags, args []string) (err err
 	if err != nil {
 		return err
 	}
-	switch l.scheme.prefix {
-	case "cas:":
-	case "s3://":
-		return errNotBuilt(l)
-	default:
-		if l.raw != l.path { // file:, dev:, ebs:
-			return fmt.Errorf("%s is not a store: give cas:DIR", args[1])
-		}
+	if l.scheme == fileScheme && l.raw == l.path {
 		l = location{raw: args[1], scheme: schemes()[2], path: args[1]} // a plain directory
 	}
 	if l.snapshot != "" {

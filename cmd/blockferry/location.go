@@ -36,6 +36,7 @@ type sinkOptions struct {
 	direct       bool
 	truncate     bool   // a larger target file may be cut to the volume size
 	cacheDir     string // a store's digest cache; "" for none
+	origin       string // the source's location, for a store snapshot's parent
 }
 
 // scheme is one kind of location, with how to open it each way. A nil
@@ -61,8 +62,8 @@ func schemes() []*scheme {
 	return []*scheme{
 		{prefix: "file:", name: "file", openSource: openFileSource, openSink: openFileSink, localFile: true},
 		{prefix: "dev:", name: "block device", openSource: openDeviceSource, openSink: openFileSink, localFile: true},
-		{prefix: "cas:", name: "store", hasSnapshot: true, fresh: true, openSource: openCASSource, openSink: openCASSink},
-		{prefix: "s3://", name: "S3 store", hasSnapshot: true, fresh: true, openSource: openS3Source, openSink: openS3Sink},
+		{prefix: "cas:", name: "store", hasSnapshot: true, fresh: true, openSource: openStoreSource, openSink: openStoreSink},
+		{prefix: "s3://", name: "S3 store", hasSnapshot: true, fresh: true, openSource: openStoreSource, openSink: openStoreSink},
 		{prefix: "ebs:", name: "EBS snapshot", openSource: openEBSSource, openSink: openEBSSink},
 	}
 }

@@ -98,7 +98,7 @@ func TestStoreBadInput(t *testing.T) {
 		{"unknown snapshot", []string{"copy", "cas:" + dir + "/s#nope", filepath.Join(dir, "o.img")}, []string{"s"}},
 		{"store missing", []string{"store", "ls", filepath.Join(dir, "none")}, []string{"none"}},
 		{"bad subcommand", []string{"store", "frob", dir}, []string{"frob"}},
-		{"s3 not built", []string{"store", "ls", "s3://bucket/x"}, []string{"s3://bucket/x", "not built"}},
+		{"not a store", []string{"store", "ls", "file:" + dir}, []string{"not a store"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
