@@ -2,7 +2,9 @@ package blockdiff
 
 import (
 	"fmt"
+	"hash/maphash"
 	"io"
+	"math/bits"
 )
 
 // DiffStats counts what a [ChangeSet] holds. Blocks = Unchanged + Changed +
@@ -118,7 +120,7 @@ func Diff(base, target Iterator) (*ChangeSet, error) {
 		return nil, fmt.Errorf("blockdiff: diff: base has %d-byte blocks, target %d-byte blocks: compare manifests made with the same block size: %w",
 			bg.BlockSize, tg.BlockSize, ErrGeometry)
 	}
-	b := &builder{ids: make(map[Digest]uint32)}
+	b := &builder{ids: newDigestIndex()}
 	b.cs.Geometry, b.cs.baseGeom = tg, bg
 	n, nb := tg.Blocks(), bg.Blocks()
 	b.cs.Stats.Blocks = n
@@ -135,27 +137,35 @@ func Diff(base, target Iterator) (*ChangeSet, error) {
 	} else if err := b.diffIters(base, target, n, nb); err != nil {
 		return nil, err
 	}
+	if b.err != nil {
+		return nil, b.err
+	}
 	return b.finish(), nil
 }
 
 type builder struct {
 	cs  ChangeSet
-	ids map[Digest]uint32
+	ids *digestIndex
+	err error    // set when the change set outgrows its 32-bit group ids
 	idx []int64  // changed indices, ascending
 	gid []uint32 // their groups
 	zr  Extent   // pending zero run
 }
 
 func (b *builder) changed(i int64, d *Digest) {
-	g, ok := b.ids[*d]
-	if !ok {
-		g = uint32(len(b.cs.digests))
-		b.ids[*d] = g
-		b.cs.digests = append(b.cs.digests, *d)
+	if len(b.ids.digests) >= maxGroups {
+		if b.err == nil {
+			b.err = fmt.Errorf("blockdiff: diff: more than %d distinct changed blocks at block %d: use a larger block size", maxGroups, i)
+		}
+		return
 	}
 	b.idx = append(b.idx, i)
-	b.gid = append(b.gid, g)
+	b.gid = append(b.gid, b.ids.add(d))
 }
+
+// maxGroups bounds the distinct digests of a change set (group ids are 32
+// bits).
+const maxGroups = 1<<32 - 2
 
 func (b *builder) zeroed(i int64) {
 	if b.zr.Count > 0 && b.zr.End() == i {
@@ -187,7 +197,7 @@ func (b *builder) diffManifests(bm, tm *Manifest) {
 				bkj = bk[j]
 			}
 			if k == Data {
-				if bkj == Data && bp[j] == tp[j] {
+				if bkj == Data && digestEq(&bp[j], &tp[j]) {
 					unchanged++
 				} else {
 					b.changed(lo+int64(j), &tp[j])
@@ -288,6 +298,7 @@ func drain(it Iterator, op, side string, i, n int64) error {
 // each group stays ascending) and drops the digest index.
 func (b *builder) finish() *ChangeSet {
 	c := &b.cs
+	c.digests = b.ids.digests
 	if b.zr.Count > 0 {
 		c.zeros = append(c.zeros, b.zr)
 	}
@@ -338,10 +349,8 @@ func (c *ChangeSet) FindLocal(base Iterator) error {
 			touched[i/64] |= 1 << (i % 64)
 		}
 	}
-	ids := make(map[Digest]uint32, len(c.digests))
-	for g, d := range c.digests {
-		ids[d] = uint32(g)
-	}
+	ids := &digestIndex{seed: maphash.MakeSeed(), digests: c.digests}
+	ids.resize(max(1<<10, 1<<bits.Len(uint(2*len(c.digests)))))
 	local := make([]int64, len(c.digests))
 	for g := range local {
 		local[g] = -1
@@ -356,7 +365,7 @@ func (c *ChangeSet) FindLocal(base Iterator) error {
 		if left == 0 || e.Kind != Data || touched[i/64]&(1<<(i%64)) != 0 {
 			continue
 		}
-		if g, ok := ids[e.Digest]; ok && local[g] < 0 {
+		if g, ok := ids.lookup(&e.Digest); ok && local[g] < 0 {
 			local[g] = i
 			left--
 		}

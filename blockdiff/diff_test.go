@@ -337,3 +337,41 @@ func (s *sliceIter) Next() (Entry, error) {
 	s.ents = s.ents[1:]
 	return e, nil
 }
+
+func TestDigestIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	x := newDigestIndex()
+	want := map[Digest]uint32{}
+	var order []Digest
+	for range 100000 {
+		var d Digest
+		if len(order) > 0 && rng.IntN(3) == 0 {
+			d = order[rng.IntN(len(order))]
+		} else {
+			fillDigest(rng, &d)
+		}
+		id := x.add(&d)
+		w, ok := want[d]
+		if !ok {
+			w = uint32(len(order))
+			want[d] = w
+			order = append(order, d)
+		}
+		if id != w {
+			t.Fatalf("add %x: got id %d, want %d", d[:4], id, w)
+		}
+	}
+	for d, w := range want {
+		if id, ok := x.lookup(&d); !ok || id != w {
+			t.Fatalf("lookup %x: got %d %v, want %d true", d[:4], id, ok, w)
+		}
+	}
+	var missing Digest
+	fillDigest(rng, &missing)
+	if _, ok := x.lookup(&missing); ok {
+		t.Fatal("lookup of an absent digest succeeded")
+	}
+	if !slices.Equal(x.digests, order) {
+		t.Fatal("digests are not in order of first insertion")
+	}
+}

@@ -136,7 +136,7 @@ func (b *builder) diffRuns(bc, tc *runCursor) error {
 		case tc.k == Data && bk == Data:
 			td, bd := tc.digs[:cnt], bc.digs[:cnt]
 			for j := range td {
-				if td[j] == bd[j] {
+				if digestEq(&td[j], &bd[j]) {
 					s.Unchanged++
 				} else {
 					b.changed(i+int64(j), &td[j])
