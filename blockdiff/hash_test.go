@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -340,6 +342,21 @@ func TestHashEntriesProgress(t *testing.T) {
 	}
 	if calls < 2 {
 		t.Errorf("progress called %d times, want several", calls)
+	}
+}
+
+func TestHashEntriesLogger(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	src := newVolume(11, 10*4096, 4096)
+	if _, err := blockdiff.HashSource(context.Background(), src, blockdiff.HashOptions{Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"blockdiff: hashing source", "blockdiff: hashed source", "blocks=10"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
