@@ -20,8 +20,12 @@
 //     once and written from the buffer in hand to every index that needs it
 //     (Stats.Deduplicated counts the extra indices); when the sink is a
 //     [blockdiff.Copier] and an unchanged block already holds the content,
-//     the sink copies it locally instead (Stats.CopiedLocal). Streaming
-//     plans read every block anyway and do not dedupe.
+//     the sink copies it locally instead (Stats.CopiedLocal); when the sink
+//     is a [blockdiff.Haser] and [blockdiff.Referencer] (a store) that
+//     already holds the content, it is recorded by reference without being
+//     read (Stats.Referenced). Streaming plans read every block anyway and
+//     write it from the buffer in hand; they do not dedupe within the run
+//     (a store sink dedupes by digest itself).
 //   - zero policy: which zero blocks a full copy may leave out
 //     ([ZeroPolicy]); the safe default zeroes them unless the sink reports
 //     [UnwrittenZero].

@@ -217,7 +217,8 @@ type Event struct {
 
 // Stats count what one run did. Block counts refer to blocks of the
 // volume; a block counts once in exactly one of Written, Zeroed,
-// Deduplicated, CopiedLocal, SkippedUnchanged, SkippedZero and Resumed.
+// Deduplicated, CopiedLocal, Referenced, SkippedUnchanged, SkippedZero and
+// Resumed.
 type Stats struct {
 	Planned          int64 `json:"planned_blocks"`           // blocks of the volume the plan covers
 	Read             int64 `json:"read_blocks"`              // blocks read from the source
@@ -227,6 +228,7 @@ type Stats struct {
 	SkippedZero      int64 `json:"skipped_zero_blocks"`      // zero/hole blocks left out by ZeroPolicy
 	Deduplicated     int64 `json:"deduplicated_blocks"`      // written from a buffer read for another index
 	CopiedLocal      int64 `json:"copied_local_blocks"`      // copied by the sink from an unchanged index
+	Referenced       int64 `json:"referenced_blocks"`        // recorded by reference to content the sink already held (Haser + Referencer)
 	Resumed          int64 `json:"resumed_blocks"`           // done by an earlier run, per the journal
 	Verified         int64 `json:"verified_blocks"`          // read back and matched
 

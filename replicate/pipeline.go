@@ -34,6 +34,7 @@ const (
 	actSkipZero
 	actDedup
 	actCopied
+	actReferenced
 	actHashed
 )
 
@@ -225,7 +226,7 @@ func (p *progress) add(r *result, blockBytes int64) {
 		e.ReadBytes += r.read
 	}
 	switch r.act {
-	case actWritten, actZeroed, actCopied:
+	case actWritten, actZeroed, actCopied, actReferenced:
 		e.WrittenBlocks += r.count
 	case actDedup:
 		e.DedupedBlocks += r.count

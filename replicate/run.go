@@ -33,6 +33,8 @@ type engine struct {
 	out      *blockdiff.Manifest // the target after the run
 	zeroer   blockdiff.Zeroer
 	copier   blockdiff.Copier
+	haser    blockdiff.Haser      // with referencer: a store that may hold contents
+	referer  blockdiff.Referencer // already
 	limiter  *rate.Limiter
 	workers  int
 	pool     *bufPool
@@ -204,6 +206,11 @@ func newEngine(src blockdiff.Source, dst blockdiff.Sink, opts Options) (*engine,
 	e.pool = newBufPool(e.workers, g.BlockSize)
 	e.zeroer, _ = dst.(blockdiff.Zeroer)
 	e.copier, _ = dst.(blockdiff.Copier)
+	e.haser, _ = dst.(blockdiff.Haser)
+	e.referer, _ = dst.(blockdiff.Referencer)
+	if e.haser == nil || e.referer == nil {
+		e.haser, e.referer = nil, nil
+	}
 	if e.zeroer == nil {
 		e.zeroBuf = make([]byte, g.BlockSize)
 	}
@@ -324,7 +331,7 @@ func (e *engine) resume(r journalRecord) {
 		_ = e.out.Set(i, r.kind, r.digest) // range checked when decoded
 	}
 	switch r.act {
-	case actWritten, actZeroed, actDedup, actCopied:
+	case actWritten, actZeroed, actDedup, actCopied, actReferenced:
 		e.written.setRange(r.index, r.count)
 	}
 }
@@ -443,10 +450,28 @@ func (e *engine) doBlock(ctx context.Context, buf []byte, i int64, send func(res
 }
 
 // doGroup handles one distinct content of a change set: the sink copies
-// it from an unchanged index it already holds, or it is read once and
-// written from the buffer in hand to every index that needs it (the first
-// counts as written, the rest as deduplicated).
+// it from an unchanged index it already holds, or records references to
+// content a store already has, or it is read once and written from the
+// buffer in hand to every index that needs it (the first counts as
+// written, the rest as deduplicated).
 func (e *engine) doGroup(ctx context.Context, buf []byte, g *groupTask, send func(result) error) error {
+	if e.haser != nil {
+		ds, has := [1]blockdiff.Digest{g.digest}, [1]bool{}
+		if err := e.haser.HasDigests(ctx, ds[:], has[:]); err != nil {
+			return blockErr("has", "sink", g.indices[0], err)
+		}
+		if has[0] {
+			for _, i := range g.indices {
+				if err := e.referer.WriteRef(ctx, i, g.digest); err != nil {
+					return blockErr("write", "sink", i, err)
+				}
+				if err := send(result{index: i, count: 1, kind: blockdiff.Data, digest: g.digest, act: actReferenced}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	if g.local >= 0 && e.copier != nil {
 		for _, i := range g.indices {
 			if err := e.copier.CopyBlock(ctx, i, g.local); err != nil {
@@ -512,9 +537,11 @@ func (e *engine) collect(ctx context.Context, r result) error {
 		s.Deduplicated += r.count
 	case actCopied:
 		s.CopiedLocal += r.count
+	case actReferenced:
+		s.Referenced += r.count
 	}
 	switch r.act {
-	case actWritten, actZeroed, actDedup, actCopied:
+	case actWritten, actZeroed, actDedup, actCopied, actReferenced:
 		e.written.setRange(r.index, r.count)
 	}
 	if e.jr != nil {

@@ -33,9 +33,9 @@ var (
 
 func TestRunPlans(t *testing.T) {
 	type want struct {
-		plan                                           PlanKind
-		written, zeroed, dedup, copied, unchanged, zsk int64
-		reads                                          int64 // source ReadBlock calls, -1 = don't check
+		plan                                                 PlanKind
+		written, zeroed, dedup, copied, refs, unchanged, zsk int64
+		reads                                                int64 // source ReadBlock calls, -1 = don't check
 	}
 	changed := []blockdiff.Extent{{First: 5, Count: 2}, {First: 20, Count: 1}, {First: 30, Count: 2}, {First: 40, Count: 1}, {First: 50, Count: 1}}
 	cases := []struct {
@@ -100,6 +100,17 @@ func TestRunPlans(t *testing.T) {
 			want: want{plan: PlanManifest, written: 4, dedup: 2, zeroed: 1, unchanged: 57, reads: 4},
 		},
 		{
+			name: "manifest with a store that holds one content",
+			src:  func(s blockdiff.Source) blockdiff.Source { return manifestSource{s, manifestOf(t, newData)} },
+			dst: func(t *testing.T) (blockdiff.Sink, *sink.Memory) {
+				m := prefilled(t, oldData)
+				b6 := newData[6*testBS : 7*testBS]
+				return refSink{writeOnly{m}, m, map[blockdiff.Digest][]byte{sum256(b6): b6}}, m
+			},
+			base: func(t *testing.T) *blockdiff.Manifest { return manifestOf(t, oldData) },
+			want: want{plan: PlanManifest, written: 3, dedup: 2, refs: 1, zeroed: 1, unchanged: 57, reads: 3},
+		},
+		{
 			name: "change-list",
 			src:  func(s blockdiff.Source) blockdiff.Source { return changeSource{s, changed} },
 			dst:  func(t *testing.T) (blockdiff.Sink, *sink.Memory) { m := prefilled(t, oldData); return m, m },
@@ -143,7 +154,7 @@ func TestRunPlans(t *testing.T) {
 			if res.Plan != tc.want.plan {
 				t.Errorf("plan: got %s, want %s", res.Plan, tc.want.plan)
 			}
-			got := want{res.Plan, s.Written, s.Zeroed, s.Deduplicated, s.CopiedLocal, s.SkippedUnchanged, s.SkippedZero, tc.want.reads}
+			got := want{res.Plan, s.Written, s.Zeroed, s.Deduplicated, s.CopiedLocal, s.Referenced, s.SkippedUnchanged, s.SkippedZero, tc.want.reads}
 			if tc.want.reads >= 0 {
 				got.reads = cs.reads.Load()
 			}
