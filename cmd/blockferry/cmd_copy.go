@@ -61,6 +61,10 @@ beside a file target, or in --state-dir), and the next copy to the same
 DST picks it up as its base automatically, so an incremental run reads and
 hashes only the source. --base MANIFEST names the base explicitly.
 
+A store location as DST (cas:DIR#NAME, s3://BUCKET/PREFIX#NAME) backs SRC
+up as a new snapshot, storing only contents the store lacks; as SRC it
+restores one.
+
 An interrupted copy given --journal FILE resumes where it stopped when run
 again with the same arguments. --verify re-reads the written blocks from
 the target; --verify=all re-hashes the whole target.`,
@@ -195,6 +199,7 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 		SourceID:    srcLoc.raw,
 		TargetID:    dstLoc.raw,
 		Progress: func(ev replicate.Event) {
+			bar.Phase(ev.Phase)
 			bar.Update(ev.DoneBytes, ev.PlannedBytes)
 		},
 	}

@@ -12,6 +12,7 @@
 //	                [--state-dir DIR] [--block-size N] [--json]
 //	blockferry verify SRC MANIFEST [--json]
 //	blockferry demo [--keep] [--size BYTES]
+//	blockferry store ls|gc|verify STORE [--json]
 //	blockferry fake-ebs [--listen ADDR]
 //	blockferry --version | help [COMMAND]
 //
@@ -32,12 +33,15 @@
 //     cas:DIR[#SNAPSHOT] and s3://BUCKET/PREFIX[#SNAPSHOT] a snapshot in a
 //     content-addressed store; ebs:snap-ID an EBS snapshot and ebs:new a
 //     new one. The scheme → adapter table is a literal in location.go; the
-//     store and EBS adapters report "not built yet" in this version.
+//     EBS adapter reports "not built yet" in this version.
 //   - manifest: a file (conventionally *.bfm) holding a volume's geometry
 //     and one SHA-256 per block. Wherever only digests are needed (diff,
 //     verify, copy --base) a manifest stands for the volume. Manifests are
 //     recognised by their content (magic bytes), or by the .bfm name so a
 //     damaged one is reported rather than hashed as a volume.
+//   - backup and restore: "copy SRC cas:DIR#NAME" (or s3://BUCKET/PREFIX#NAME)
+//     stores a snapshot, each distinct block once, compressed; "copy
+//     cas:DIR#NAME DST" restores it.
 //   - base: what the target held before a copy. After a successful copy the
 //     target's manifest is saved (DST.bfm, or in --state-dir); the next copy
 //     to the same target uses it unless the target was modified after it

@@ -63,15 +63,17 @@ func (p *progressBar) Update(done, total int64) {
 	p.draw(now)
 }
 
-// Add adds n bytes to the done count, for callers that report deltas.
-func (p *progressBar) Add(n, total int64) {
+// Phase starts a new phase under label: the rate and ETA restart. It does
+// nothing when label is the current one.
+func (p *progressBar) Phase(label string) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
-	done := p.done + n
-	p.mu.Unlock()
-	p.Update(done, total)
+	defer p.mu.Unlock()
+	if label != p.label {
+		p.label, p.start, p.drawn = label, time.Now(), false
+	}
 }
 
 // Finish clears the bar so that the results that follow start on a clean
@@ -97,13 +99,18 @@ func (p *progressBar) draw(now time.Time) {
 	}
 	filled := int(frac * width)
 	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
-	eta := "--"
-	if p.done > 0 && p.total > p.done && elapsed > 0 {
+	// Rate and ETA mean nothing in the first half second (holes and
+	// skipped blocks count at once), so they wait.
+	eta, rate := "--", "--"
+	if elapsed >= 500*time.Millisecond {
+		rate = humanRate(p.done, elapsed)
+	}
+	if p.done > 0 && p.total > p.done && elapsed >= 500*time.Millisecond {
 		rest := time.Duration(float64(elapsed) * float64(p.total-p.done) / float64(p.done))
 		eta = humanDuration(rest.Round(time.Second))
 	}
 	line := fmt.Sprintf("%s [%s] %5.1f%% %s / %s  %s  ETA %s",
-		p.label, bar, frac*100, humanBytes(p.done), humanBytes(p.total), humanRate(p.done, elapsed), eta)
+		p.label, bar, frac*100, humanBytes(p.done), humanBytes(p.total), rate, eta)
 	pad := ""
 	if n := p.lastLine - len(line); n > 0 {
 		pad = strings.Repeat(" ", n)
