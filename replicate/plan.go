@@ -15,7 +15,8 @@ type plan struct {
 	kind             PlanKind
 	blocks, bytes    int64 // blocks and bytes the copy phase examines
 	produce          func(ctx context.Context, emit func(task) error) error
-	sourceManifestID string // plan manifest: ID of the source's manifest (journal identity)
+	sourceManifestID string                          // plan manifest: ID of the source's manifest (journal identity)
+	prepare          func(ctx context.Context) error // run after the journal is read, or nil
 }
 
 // choosePlan picks the cheapest truthful plan, in DESIGN.md's order, and
@@ -81,22 +82,25 @@ func (e *engine) choosePlan(ctx context.Context) (*plan, error) {
 		return p, nil
 	}
 
-	kind := PlanFull
+	p := &plan{kind: PlanFull, blocks: n, bytes: e.geom.Size, produce: e.produceAll}
 	switch {
 	case base != nil:
 		// (c) Hash the source and compare with the base.
-		kind, e.base = PlanHashBase, base
+		p.kind, e.base = PlanHashBase, base
 	default:
 		if live, ok := e.dst.(blockdiff.Source); ok {
-			// (d) Hash the live target, then stream the source against it.
-			m, err := e.hashTarget(ctx, live)
-			if err != nil {
-				return nil, err
+			// (d) Hash the live target (after the journal is read, so
+			// that done blocks are skipped), then stream the source
+			// against it.
+			p.kind = PlanLiveTarget
+			p.prepare = func(ctx context.Context) error {
+				m, err := e.hashTarget(ctx, live)
+				e.base = m
+				return err
 			}
-			kind, e.base = PlanLiveTarget, m
 		}
 	}
-	return &plan{kind: kind, blocks: n, bytes: e.geom.Size, produce: e.produceAll}, nil
+	return p, nil
 }
 
 // produceAll feeds every block of the volume: data extents block by block,
@@ -200,8 +204,20 @@ func (e *engine) hashTarget(ctx context.Context, live blockdiff.Source) (*blockd
 	if err != nil {
 		return nil, fmt.Errorf("replicate: %w", err)
 	}
-	e.prog.begin(PlanLiveTarget, "hash-target", e.geom.Blocks(), e.geom.Size)
-	err = scan(ctx, e.workers, e.pool, live, "target", nil, &e.prog, func(r result) error {
+	// Blocks a journal lists as done need no hashing.
+	var sel bitset
+	todo := e.geom.Blocks()
+	if e.done != nil {
+		sel = newBitset(todo)
+		for i := range todo {
+			if !e.done.has(i) {
+				sel.set(i)
+			}
+		}
+		todo -= e.stats.Resumed
+	}
+	e.prog.begin(PlanLiveTarget, "hash-target", todo, todo*int64(e.geom.BlockSize))
+	err = scan(ctx, e.workers, e.pool, live, "target", sel, &e.prog, func(r result) error {
 		if r.read > 0 {
 			e.stats.BytesRead += r.read
 		}

@@ -109,7 +109,12 @@ func Run(ctx context.Context, src blockdiff.Source, dst blockdiff.Sink, opts Opt
 		}
 	}
 
-	err = e.copyPhase(ctx, pl)
+	if pl.prepare != nil {
+		err = pl.prepare(ctx)
+	}
+	if err == nil {
+		err = e.copyPhase(ctx, pl)
+	}
 	if err == nil {
 		var fp1 string
 		fp1, err = fingerprint(ctx, src)
@@ -150,7 +155,7 @@ func Run(ctx context.Context, src blockdiff.Source, dst blockdiff.Sink, opts Opt
 	}
 	e.stats.Duration = time.Since(start)
 	if s := e.stats.Duration.Seconds(); s > 0 {
-		e.stats.Rate = float64(e.stats.Planned*int64(e.geom.BlockSize)) / s
+		e.stats.Rate = float64(e.geom.Size) / s
 	}
 	return &Result{Plan: e.plan, Stats: e.stats, Manifest: e.out}, nil
 }
