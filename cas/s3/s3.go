@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,7 +49,9 @@ type Options struct {
 	// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL when set.
 	Endpoint string
 	// PathStyle addresses the bucket in the path (host/bucket/key) instead
-	// of the host name; most S3-compatible servers need it. Default false.
+	// of the host name; most S3-compatible servers (MinIO) need it.
+	// Default: on when an endpoint other than AWS's is configured (Endpoint,
+	// AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL), off otherwise.
 	PathStyle bool
 	// Client is the S3 client to use. nil means one built from
 	// config.LoadDefaultConfig (the standard credential chain and the
@@ -97,7 +101,8 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 			if opts.Endpoint != "" {
 				o.BaseEndpoint = aws.String(opts.Endpoint)
 			}
-			o.UsePathStyle = opts.PathStyle
+			o.UsePathStyle = opts.PathStyle || opts.Endpoint != "" ||
+				os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 		})
 	}
 	return b, nil
@@ -259,4 +264,23 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 		return b.mapErr("delete", key, err)
 	}
 	return nil
+}
+
+// ParseURL parses "s3://BUCKET[/PREFIX][#SNAPSHOT]" into the Bucket and
+// Prefix of [Options] and the snapshot name after "#" ("" when absent).
+func ParseURL(s string) (opts Options, snapshot string, err error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return Options{}, "", fmt.Errorf("s3: location %q: %w", s, err)
+	}
+	if u.Scheme != "s3" || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return Options{}, "", fmt.Errorf("s3: location %q: want s3://BUCKET/PREFIX#SNAPSHOT", s)
+	}
+	opts = Options{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
+	if opts.Prefix != "" {
+		if err := cas.ValidKey(opts.Prefix); err != nil {
+			return Options{}, "", fmt.Errorf("s3: location %q: prefix: %w", s, err)
+		}
+	}
+	return opts, u.Fragment, nil
 }

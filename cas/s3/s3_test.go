@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 	"github.com/blockferry/blockferry/cas"
 	"github.com/blockferry/blockferry/cas/castest"
 	"github.com/blockferry/blockferry/cas/s3"
+	"github.com/blockferry/blockferry/replicate"
+	"github.com/blockferry/blockferry/sink"
+	"github.com/blockferry/blockferry/source"
 )
 
 // server is the S3 server the tests use, set up by TestMain.
@@ -212,4 +216,134 @@ func TestNewValidates(t *testing.T) {
 			t.Errorf("New(%+v): got nil error, want one", o)
 		}
 	}
+}
+
+func TestEndpointFromEnvironment(t *testing.T) {
+	need(t)
+	newBackend(t) // the bucket exists
+	t.Setenv("AWS_ENDPOINT_URL_S3", server.endpoint)
+	ctx := context.Background()
+	b, err := s3.New(ctx, s3.Options{Bucket: server.bucket, Prefix: "env-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatalf("Put through AWS_ENDPOINT_URL_S3: %v", err)
+	}
+	if got, err := b.Get(ctx, "k"); err != nil || string(got) != "v" {
+		t.Fatalf("Get: got %q, %v; want \"v\"", got, err)
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	for _, tc := range []struct {
+		in, bucket, prefix, snap string
+		bad                      bool
+	}{
+		{in: "s3://bkt", bucket: "bkt"},
+		{in: "s3://bkt/a/b#mon", bucket: "bkt", prefix: "a/b", snap: "mon"},
+		{in: "s3://bkt/pre/#x", bucket: "bkt", prefix: "pre", snap: "x"},
+		{in: "cas:/dir", bad: true},
+		{in: "s3:///nobucket", bad: true},
+		{in: "s3://bkt/a/../b", bad: true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			o, snap, err := s3.ParseURL(tc.in)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("got %+v, want an error", o)
+				}
+				return
+			}
+			if err != nil || o.Bucket != tc.bucket || o.Prefix != tc.prefix || snap != tc.snap {
+				t.Errorf("got %q %q %q, %v; want %q %q %q", o.Bucket, o.Prefix, snap, err, tc.bucket, tc.prefix, tc.snap)
+			}
+		})
+	}
+}
+
+// TestReplicateRoundTrip backs a volume up to MinIO with the replication
+// engine, twice, and restores the second version byte for byte.
+func TestReplicateRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	f := castest.NewFaulty(newBackend(t))
+	st, err := cas.Open(ctx, f, cas.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const bs = 64 << 10
+	v1 := castest.Volume(40, 40*bs+123, bs)
+	v2 := bytes.Clone(v1)
+	copy(v2[3*bs:], castest.Volume(41, 2*bs, bs))
+	backup := func(name, parent string, v []byte) cas.Stats {
+		src, err := source.NewMemory(v, bs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := st.NewSnapshotSink(ctx, name, src.Geometry(), cas.SnapshotOptions{Parent: parent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		if _, err := replicate.Run(ctx, src, k, replicate.Options{Concurrency: 8}); err != nil {
+			t.Fatalf("backup %s: %v", name, err)
+		}
+		return k.Stats()
+	}
+	backup("v1", "", v1)
+	f.Reset()
+	s2 := backup("v2", "v1", v2)
+	if s2.Uploaded > 2 || s2.Uploaded == 0 {
+		t.Errorf("v2 uploaded %d chunks, want 1 or 2 (the changed blocks)", s2.Uploaded)
+	}
+	f.Reset()
+	if s := backup("v2-again", "v2", v2); s.Uploaded != 0 || s.HasRequests != 0 {
+		t.Errorf("backup of an unchanged volume: got %d uploads and %d Has requests, want 0 and 0", s.Uploaded, s.HasRequests)
+	}
+	for _, k := range f.PutKeys() {
+		if strings.HasPrefix(k, "chunks/") {
+			t.Errorf("backup of an unchanged volume put %s", k)
+		}
+	}
+	sn, err := st.OpenSnapshot(ctx, "v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sink.NewMemory(sn.Geometry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replicate.Run(ctx, sn, out, replicate.Options{Concurrency: 8}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), v2) {
+		t.Fatalf("restored v2 differs from the volume backed up")
+	}
+	if rep, err := st.Verify(ctx, true); err != nil || rep.Snapshots != 3 {
+		t.Errorf("Verify: got %+v, %v; want 3 clean snapshots", rep, err)
+	}
+}
+
+func ExampleNew() {
+	ctx := context.Background()
+	// s3://my-bucket/backups, credentials and region from the environment.
+	opts, snap, err := s3.ParseURL("s3://my-bucket/backups#monday")
+	if err != nil {
+		panic(err)
+	}
+	b, err := s3.New(ctx, opts)
+	if err != nil {
+		panic(err)
+	}
+	store, err := cas.Open(ctx, b, cas.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	sn, err := store.OpenSnapshot(ctx, snap)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(sn.Geometry())
 }
