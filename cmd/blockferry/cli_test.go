@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/blockferry/blockferry/blockdiff"
 )
 
 // TestHashMatchesIndependentSHA256 checks hash's per-block digests against
@@ -474,8 +472,6 @@ func TestDemoVolumesDiffer(t *testing.T) {
 		t.Errorf("demo volumes: %d blocks differ, the narration says %d", changed+zeroed, want)
 	}
 }
-
-var _ = blockdiff.DefaultBlockSize
 
 // TestInterruptedIncrementalCopyLeavesNoStaleBase interrupts an
 // incremental copy after it has started writing, then copies again: the

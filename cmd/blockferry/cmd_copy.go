@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/blockferry/blockferry/blockdiff"
 	"github.com/blockferry/blockferry/replicate"
@@ -206,8 +205,11 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 	result, err := replicate.Run(ctx, src, dst, opts)
 	bar.Finish()
 	if err != nil {
-		if errors.Is(err, context.Canceled) && f.journal != "" {
+		switch {
+		case errors.Is(err, context.Canceled) && f.journal != "":
 			return fmt.Errorf("%w: interrupted; run the same command again to resume from journal %s", err, f.journal)
+		case errors.Is(err, context.Canceled):
+			return fmt.Errorf("%w: interrupted; the next copy to %s compares it live (give --journal FILE to make a copy resumable)", err, dstLoc.raw)
 		}
 		return err
 	}
@@ -340,8 +342,6 @@ func printCopySummary(w io.Writer, r copyResult) {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 }
-
-var _ = time.Second
 
 // storeStats is what a backup to a store sent, in copy's output.
 type storeStats struct {
