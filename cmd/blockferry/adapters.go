@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -21,14 +20,15 @@ func errNotBuilt(l location) error {
 // storeBackend returns the backend of the store named by l: a directory
 // (cas:DIR, created when create is set) or an S3 bucket and prefix
 // (s3://BUCKET/PREFIX). S3 takes the SDK's usual configuration
-// (credentials, AWS_REGION); when AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL
-// points at another server (MinIO), path-style addressing is used.
+// (credentials, AWS_REGION, AWS_ENDPOINT_URL_S3 for MinIO and the like).
 func storeBackend(ctx context.Context, l location, create bool) (cas.Backend, error) {
 	switch l.scheme.prefix {
 	case "s3://":
-		bucket, prefix, _ := strings.Cut(l.path, "/")
-		custom := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-		return s3.New(ctx, s3.Options{Bucket: bucket, Prefix: prefix, PathStyle: custom})
+		opts, _, err := s3.ParseURL(l.raw)
+		if err != nil {
+			return nil, err
+		}
+		return s3.New(ctx, opts)
 	case "cas:":
 		if create {
 			return cas.NewDir(l.path)
