@@ -18,6 +18,18 @@ import (
 // variable CI=true it fails instead, so a CI machine cannot skip silently.
 func LoopDevice(t testing.TB, backing, instead string) string {
 	t.Helper()
+	return loopDevice(t, backing, instead, false)
+}
+
+// ReadOnlyLoopDevice is [LoopDevice] with `losetup -r`: the device refuses
+// writes with EROFS, even to root.
+func ReadOnlyLoopDevice(t testing.TB, backing, instead string) string {
+	t.Helper()
+	return loopDevice(t, backing, instead, true)
+}
+
+func loopDevice(t testing.TB, backing, instead string, readOnly bool) string {
+	t.Helper()
 	unavailable := func(why string) {
 		t.Helper()
 		msg := "loop device unavailable: " + why + "; tested instead: " + instead
@@ -39,9 +51,13 @@ func LoopDevice(t testing.TB, backing, instead string) string {
 	if err != nil {
 		unavailable(err.Error())
 	}
-	out, err := exec.Command(tool, "-f", "--show", backing).CombinedOutput()
+	args := []string{"-f", "--show", backing}
+	if readOnly {
+		args = append([]string{"-r"}, args...)
+	}
+	out, err := exec.Command(tool, args...).CombinedOutput()
 	if err != nil {
-		unavailable("losetup -f --show " + backing + ": " + err.Error() + ": " + strings.TrimSpace(string(out)))
+		unavailable("losetup " + strings.Join(args, " ") + ": " + err.Error() + ": " + strings.TrimSpace(string(out)))
 	}
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"github.com/blockferry/blockferry/blockdiff"
@@ -156,6 +157,13 @@ func openFile(path string, g blockdiff.Geometry, opts Options) (_ *File, err err
 		size, err := deviceSize(s.f)
 		if err != nil {
 			return nil, fmt.Errorf("sink: size of device %s: %w", path, err)
+		}
+		ro, err := deviceReadOnly(s.f)
+		if err != nil {
+			return nil, fmt.Errorf("sink: device %s: %w", path, err)
+		}
+		if ro {
+			return nil, fmt.Errorf("sink: device %s is read-only (BLKROGET); make it writable (blockdev --setrw) or choose another target: %w", path, syscall.EROFS)
 		}
 		if size < g.Size {
 			return nil, fmt.Errorf("sink: device %s holds %d bytes, too small for a volume of %d bytes; use a device of at least that size: %w",

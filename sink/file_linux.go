@@ -13,6 +13,7 @@ const (
 	oDirect = syscall.O_DIRECT
 
 	blkGetSize64 = 0x80081272 // BLKGETSIZE64: _IOR(0x12, 114, size_t)
+	blkROGet     = 0x125e     // BLKROGET: _IO(0x12, 94), arg *int
 	blkDiscard   = 0x1277     // BLKDISCARD: _IO(0x12, 119), arg uint64[2]{start, len}
 	blkZeroOut   = 0x127f     // BLKZEROOUT: _IO(0x12, 127), arg uint64[2]{start, len}
 
@@ -76,6 +77,24 @@ func deviceSize(f *os.File) (int64, error) {
 		}
 	}
 	return 0, os.NewSyscallError("ioctl BLKGETSIZE64", errno)
+}
+
+// deviceReadOnly reports whether block device f is set read-only (BLKROGET).
+// Linux lets even a read-only device be opened for writing, failing each
+// write instead, so OpenFile asks. A regular file (ENOTTY) is not.
+func deviceReadOnly(f *os.File) (bool, error) {
+	var ro int32
+	errno, err := control(f, func(fd uintptr) syscall.Errno { return ioctl(fd, blkROGet, unsafe.Pointer(&ro)) })
+	if err != nil {
+		return false, err
+	}
+	switch errno {
+	case 0:
+		return ro != 0, nil
+	case syscall.ENOTTY, syscall.EINVAL:
+		return false, nil
+	}
+	return false, os.NewSyscallError("ioctl BLKROGET", errno)
 }
 
 // punchHole deallocates [off, off+n) of f, keeping its size. An error

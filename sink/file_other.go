@@ -27,6 +27,8 @@ func deviceSize(f *os.File) (int64, error) {
 	return f.Seek(0, io.SeekEnd)
 }
 
+func deviceReadOnly(*os.File) (bool, error) { return false, nil }
+
 func punchHole(*os.File, int64, int64) error { return errors.ErrUnsupported }
 
 func zeroDevice(*os.File, int64, int64, bool) error { return errors.ErrUnsupported }

@@ -119,3 +119,30 @@ func TestLoopDeviceDiscardFreesSpace(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnlyTarget checks a read-only target is refused at open with an
+// error that says so: a read-only loop device (EROFS, which binds root too)
+// and, when not root, a file without write permission.
+func TestReadOnlyTarget(t *testing.T) {
+	g := blockdiff.Geometry{Size: 64 << 10, BlockSize: 4096}
+	backing := filepath.Join(t.TempDir(), "ro.img")
+	if err := os.WriteFile(backing, make([]byte, g.Size), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	targets := []string{}
+	if os.Geteuid() != 0 {
+		targets = append(targets, backing) // root ignores file permissions
+	}
+	targets = append(targets, blockdifftest.ReadOnlyLoopDevice(t, backing, "a read-only file as non-root (root ignores permissions)"))
+	for _, p := range targets {
+		s, err := OpenFile(p, g, Options{})
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s: opened a read-only target for writing", p)
+		}
+		if !strings.Contains(err.Error(), "read-only") || !strings.Contains(err.Error(), p) {
+			t.Fatalf("%s: got %v, want an error naming the path and saying read-only", p, err)
+		}
+		t.Log(err)
+	}
+}
