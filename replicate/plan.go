@@ -58,12 +58,7 @@ func (e *engine) choosePlan(ctx context.Context) (*plan, error) {
 			return &plan{
 				kind: PlanChangeList, blocks: listed, bytes: listed * int64(e.geom.BlockSize),
 				produce: func(ctx context.Context, emit func(task) error) error {
-					for _, x := range exts {
-						if err := e.emitBlocks(emit, x.First, x.End()); err != nil {
-							return err
-						}
-					}
-					return nil
+					return e.produceListed(ctx, emit, exts)
 				},
 			}, nil
 		case errors.Is(err, blockdiff.ErrUnrelated):
@@ -133,6 +128,61 @@ func (e *engine) produceAll(ctx context.Context, emit func(task) error) error {
 		return fmt.Errorf("replicate: list source extents: %w", err)
 	}
 	return e.emitHoles(emit, next, n)
+}
+
+// produceListed feeds the blocks of the changed extents exts (ascending,
+// not overlapping); where the source is an Extenter, listed blocks in its
+// holes are not read but zeroed (or skipped where the base is zero).
+func (e *engine) produceListed(ctx context.Context, emit func(task) error, exts []blockdiff.Extent) error {
+	ext, ok := e.src.(blockdiff.Extenter)
+	if !ok {
+		for _, x := range exts {
+			if err := e.emitBlocks(emit, x.First, x.End()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	k, pos := 0, int64(0) // exts[k] is handled below pos
+	err := ext.Extents(ctx, func(d blockdiff.Extent) error {
+		for ; k < len(exts); k++ {
+			lo, hi := max(exts[k].First, pos), exts[k].End()
+			if lo >= d.End() {
+				return nil
+			}
+			if lo < d.First {
+				h := min(hi, d.First)
+				if err := e.emitHoles(emit, lo, h); err != nil {
+					return err
+				}
+				lo = h
+			}
+			if lo < hi {
+				h := min(hi, d.End())
+				if err := e.emitBlocks(emit, lo, h); err != nil {
+					return err
+				}
+				lo = h
+			}
+			pos = lo
+			if lo < hi {
+				return nil // the rest of exts[k] lies past d
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("replicate: list source extents: %w", err)
+	}
+	for ; k < len(exts); k++ {
+		if err := e.emitHoles(emit, max(exts[k].First, pos), exts[k].End()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // emitBlocks emits a read task for each block of [first, end) not done.

@@ -249,6 +249,60 @@ func TestRunHolesNeverRead(t *testing.T) {
 	}
 }
 
+// changeSparse is a changeSource that also reports holes.
+type changeSparse struct {
+	changeSource
+	x blockdiff.Extenter
+}
+
+func (c changeSparse) Extents(ctx context.Context, fn func(blockdiff.Extent) error) error {
+	return c.x.Extents(ctx, fn)
+}
+
+// TestChangeListHoles: listed blocks in the source's holes are not read;
+// they are zeroed where the base had data.
+func TestChangeListHoles(t *testing.T) {
+	holes := []blockdiff.Extent{{First: 3, Count: 1}, {First: 10, Count: 2}, {First: 40, Count: 1}}
+	sm, err := source.NewSparseMemory(newData, testBS, holes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := newCounting(sm)
+	for _, listed := range [][]blockdiff.Extent{
+		{{First: 5, Count: 2}, {First: 20, Count: 1}, {First: 30, Count: 2}, {First: 40, Count: 1}, {First: 50, Count: 1}},
+		{{First: 2, Count: 5}, {First: 9, Count: 22}, {First: 31, Count: 1}, {First: 39, Count: 25}},
+	} {
+		cs.reads.Store(0)
+		for i := range cs.seen {
+			cs.seen[i].Store(false)
+		}
+		base := manifestOf(t, oldData)
+		base.Origin = "test:v1"
+		mem := prefilled(t, oldData)
+		res, err := Run(context.Background(), changeSparse{changeSource{cs, listed}, sm}, mem, Options{Base: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		for _, x := range listed {
+			for i := x.First; i < x.End(); i++ {
+				if i != 3 && i != 10 && i != 11 && i != 40 {
+					want++
+				}
+			}
+		}
+		if got := cs.reads.Load(); got != want || cs.seen[40].Load() || cs.seen[3].Load() {
+			t.Errorf("listed %v: got %d reads (block 40 read %v), want %d and no holes", listed, got, cs.seen[40].Load(), want)
+		}
+		if res.Plan != PlanChangeList || res.Stats.Written != 6 || res.Stats.Zeroed != 1 {
+			t.Errorf("listed %v: plan %s written %d zeroed %d, want change-list 6 1", listed, res.Plan, res.Stats.Written, res.Stats.Zeroed)
+		}
+		if !bytes.Equal(mem.Bytes(), newData) {
+			t.Errorf("listed %v: target differs from the source", listed)
+		}
+	}
+}
+
 func (p ZeroPolicy) String() string {
 	return [...]string{"auto", "always", "skip-holes", "skip"}[p]
 }
