@@ -47,7 +47,8 @@
 // source's size and mtime). A later Run with the same arguments skips what
 // the journal lists and finishes the rest; a journal for another plan is
 // refused with [ErrJournalMismatch] and left alone. On success the journal
-// is removed. Without a fingerprint, a source changed between the runs
+// is removed; so it is when verification fails or the source changed
+// during the copy, since the next run must start over. Without a fingerprint, a source changed between the runs
 // cannot be told apart; give one.
 //
 // # Errors

@@ -207,7 +207,9 @@ type Event struct {
 	WrittenBlocks int64 `json:"written_blocks"` // written, zeroed, copied
 	WrittenBytes  int64 `json:"written_bytes"`
 	SkippedBlocks int64 `json:"skipped_blocks"` // unchanged or zero
-	DedupedBlocks int64 `json:"deduped_blocks"`
+	SkippedBytes  int64 `json:"skipped_bytes"`
+	DedupedBlocks int64 `json:"deduped_blocks"` // written from a buffer read for another index
+	DedupedBytes  int64 `json:"deduped_bytes"`
 
 	Elapsed time.Duration `json:"elapsed_ns"`
 	Rate    float64       `json:"rate_bytes_per_sec"` // DoneBytes per second

@@ -230,9 +230,11 @@ func (p *progress) add(r *result, blockBytes int64) {
 		e.WrittenBlocks += r.count
 	case actDedup:
 		e.DedupedBlocks += r.count
+		e.DedupedBytes += blockBytes
 		e.WrittenBlocks += r.count
 	case actSkipUnchanged, actSkipZero:
 		e.SkippedBlocks += r.count
+		e.SkippedBytes += blockBytes
 	}
 	e.WrittenBytes += r.wrote
 	now := time.Now()
