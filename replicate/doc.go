@@ -39,17 +39,20 @@
 // a kill is ignored. Records are fsynced every 256 blocks or every second.
 // When the sink is a [Syncer], records wait in memory and the sink is
 // synced before each journal fsync, so the journal never claims a block a
-// power loss could undo; otherwise each record is written at once (a
-// killed process loses none) and a power loss may lose up to a second of
-// both. The journal's header names the plan: plan kind, source and target
+// power loss could undo. Otherwise each record is written at once (a
+// killed process loses none), and after a power loss the journal may name
+// up to a second of blocks whose data never reached the disk: after a
+// crash of the machine, resume with [VerifyAll], or use a syncing sink.
+// The journal's header names the plan: plan kind, source and target
 // IDs ([Identifier], or the path of a file adapter), the base manifest ID,
 // the source geometry and a source fingerprint ([Fingerprinter], or a file
 // source's size and mtime). A later Run with the same arguments skips what
 // the journal lists and finishes the rest; a journal for another plan is
 // refused with [ErrJournalMismatch] and left alone. On success the journal
 // is removed; so it is when verification fails or the source changed
-// during the copy, since the next run must start over. Without a fingerprint, a source changed between the runs
-// cannot be told apart; give one.
+// during the copy, since the next run must start over. Without a
+// fingerprint, a source changed between the runs cannot be told apart;
+// give one.
 //
 // # Errors
 //
