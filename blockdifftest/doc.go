@@ -13,6 +13,9 @@
 //   - volume: [Volume] and [WriteVolume] generate the same bytes from a seed,
 //     with chosen fractions of zero and duplicate blocks; [Mutate] and
 //     [MutateAt] turn one into a later version.
+//   - loop device: [LoopDevice] and [ReadOnlyLoopDevice] put a file behind a
+//     real block device for device code paths, skipping (failing under
+//     CI=true) where losetup or root is missing.
 //
 // # Errors
 //

@@ -12,8 +12,9 @@ import (
 	"github.com/blockferry/blockferry/blockdiff"
 )
 
-// ErrInjected is wrapped by every error a fault wrapper makes up itself (a
-// short write); errors given to FailCall and friends are wrapped as given.
+// ErrInjected is wrapped by every error a fault wrapper injects, beside the
+// error given to FailCall (and friends) or, for a torn write,
+// [io.ErrShortWrite]; errors from the wrapped adapter pass through unmarked.
 var ErrInjected = errors.New("injected fault")
 
 type faultKind uint8
