@@ -558,3 +558,7 @@ func (k *SnapshotSink) Close() error {
 // Sync makes the chunks stored so far durable (see [Syncer]); the
 // replication engine calls it before recording progress in its journal.
 func (k *SnapshotSink) Sync(ctx context.Context) error { return k.s.sync(ctx) }
+
+// ID names the backup target stably across processes,
+// "cas:<store id>#<snapshot name>", for the replication journal.
+func (k *SnapshotSink) ID() string { return "cas:" + k.s.id + "#" + k.name }

@@ -257,3 +257,7 @@ func (sn *Snapshot) ReadBlock(ctx context.Context, index int64, buf []byte) (int
 
 // Close releases the snapshot. It never fails.
 func (sn *Snapshot) Close() error { return nil }
+
+// ID names the snapshot stably across processes,
+// "cas:<store id>#<snapshot name>".
+func (sn *Snapshot) ID() string { return "cas:" + sn.s.id + "#" + sn.info.Name }
