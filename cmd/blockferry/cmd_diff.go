@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/blockferry/blockferry/blockdiff"
@@ -52,21 +54,25 @@ func runDiff(ctx context.Context, e env, f *diffFlags, args []string) (err error
 		return err
 	}
 	start := time.Now()
-	// Manifests first: their block size decides how a volume on the other
-	// side is hashed.
+	// Manifest files first: their block size decides how a volume on the
+	// other side is hashed. They are streamed, never loaded whole.
 	sides := [2]*side{{arg: args[0]}, {arg: args[1]}}
+	defer func() {
+		for _, s := range sides {
+			closeAll(&err, s.close)
+		}
+	}()
 	for _, s := range sides {
-		if err := s.loadIfManifest(); err != nil {
+		if err := s.openIfManifest(); err != nil {
 			return err
 		}
 	}
 	bs := int(f.blockSize)
 	for _, s := range sides {
-		if s.m == nil {
+		if s.it == nil {
 			continue
 		}
-		got := s.m.Geometry().BlockSize
-		switch {
+		switch got := s.it.Geometry().BlockSize; {
 		case bs == 0:
 			bs = got
 		case got != bs:
@@ -74,20 +80,20 @@ func runDiff(ctx context.Context, e env, f *diffFlags, args []string) (err error
 		}
 	}
 	for _, s := range sides {
-		if s.m != nil {
+		if s.it != nil {
 			continue
 		}
 		if err := s.hash(ctx, e, &f.outputFlags, bs, f.concurrency); err != nil {
 			return err
 		}
 	}
-	ga, gb := sides[0].m.Geometry(), sides[1].m.Geometry()
+	ga, gb := sides[0].it.Geometry(), sides[1].it.Geometry()
 	if ga.BlockSize != gb.BlockSize {
 		return blockSizeMismatch(sides, int(f.blockSize))
 	}
-	cs, err := blockdiff.Diff(sides[0].m.Iter(), sides[1].m.Iter())
+	cs, err := blockdiff.Diff(sides[0].it, sides[1].it)
 	if err != nil {
-		return err
+		return fmt.Errorf("compare %s with %s: %w", args[0], args[1], err)
 	}
 	res := diffResult{A: args[0], B: args[1], Geometry: geometryOf(gb), Stats: cs.Stats, Seconds: time.Since(start).Seconds()}
 	switch {
@@ -103,30 +109,36 @@ func runDiff(ctx context.Context, e env, f *diffFlags, args []string) (err error
 	}
 	fmt.Fprintf(e.stdout, "  unchanged %d blocks\n", st.Unchanged)
 	fmt.Fprintf(e.stdout, "  changed   %d blocks (%d distinct new contents)\n", st.Changed, st.Distinct)
-	fmt.Fprintf(e.stdout, "  zeroed    %d blocks (now zero or holes)\n", st.Zeroed)
-	fmt.Fprintf(e.stdout, "  holes     %d blocks in B\n", st.Holes)
-	fmt.Fprintf(e.stdout, "  to move   %s\n", humanBytes(st.Bytes))
+	fmt.Fprintf(e.stdout, "  zeroed    %d blocks (data in A, zero or hole in B)\n", st.Zeroed)
+	fmt.Fprintf(e.stdout, "  in B      %d holes, %d zero blocks\n", st.Holes, st.Zeros)
+	fmt.Fprintf(e.stdout, "  to move   %s (one block per distinct new content)\n", humanBytes(st.Bytes))
 	return nil
 }
 
-// side is one operand of diff: a manifest file, or a volume hashed on the
-// fly.
+// side is one operand of diff: a manifest file streamed from disk, or a
+// volume hashed on the fly (or whose digests its store knows).
 type side struct {
-	arg  string
-	file bool // arg is a manifest file
-	m    *blockdiff.Manifest
+	arg   string
+	file  bool // arg is a manifest file
+	it    blockdiff.Iterator
+	close func() error
 }
 
-// loadIfManifest reads s.arg as a manifest when it is one.
-func (s *side) loadIfManifest() error {
+// openIfManifest opens s.arg as a streamed manifest when it is one.
+func (s *side) openIfManifest() error {
 	if !isManifestFile(s.arg) {
 		return nil
 	}
-	m, err := readManifest(s.arg)
+	f, err := os.Open(s.arg)
 	if err != nil {
-		return err
+		return fmt.Errorf("read manifest: %w", err)
 	}
-	s.m, s.file = m, true
+	r, err := blockdiff.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("read manifest %s: %w", s.arg, err)
+	}
+	s.it, s.file, s.close = r, true, f.Close
 	return nil
 }
 
@@ -140,22 +152,27 @@ func (s *side) hash(ctx context.Context, e env, o *outputFlags, bs int, conc int
 		return err
 	}
 	defer closeAll(&err, closeSrc)
+	var m *blockdiff.Manifest
 	if ms, ok := src.(blockdiff.Manifester); ok { // digests known without reading
-		s.m, err = ms.Manifest(ctx)
+		m, err = ms.Manifest(ctx)
+	} else {
+		bar := o.progress(e, "hash "+s.arg)
+		m, _, err = hashSource(ctx, src, conc, bar)
+		bar.Finish()
+	}
+	if err != nil {
 		return err
 	}
-	bar := o.progress(e, "hash "+s.arg)
-	s.m, _, err = hashSource(ctx, src, conc, bar)
-	bar.Finish()
-	return err
+	s.it = m.Iter()
+	return nil
 }
 
 func blockSizeMismatch(sides [2]*side, flagBS int) error {
 	what := func(s *side) string {
-		if s.m == nil {
+		if s.it == nil {
 			return fmt.Sprintf("%s: hashed with --block-size %d", s.arg, flagBS)
 		}
-		return fmt.Sprintf("%s: %d", s.arg, s.m.Geometry().BlockSize)
+		return fmt.Sprintf("%s: %d", s.arg, s.it.Geometry().BlockSize)
 	}
 	if sides[0].file && sides[1].file {
 		return fmt.Errorf("manifests have different block sizes (%s, %s): hash both with the same --block-size",
@@ -163,13 +180,4 @@ func blockSizeMismatch(sides [2]*side, flagBS int) error {
 	}
 	return fmt.Errorf("block sizes differ (%s, %s): hash both with the same --block-size, or leave --block-size out to use the manifest's",
 		what(sides[0]), what(sides[1]))
-}
-
-// readManifest reads a manifest file with a message fit for the operator.
-func readManifest(path string) (*blockdiff.Manifest, error) {
-	m, err := blockdiff.ReadManifestFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", path, err)
-	}
-	return m, nil
 }

@@ -47,7 +47,11 @@ func (b *blockSizeFlag) Set(s string) error {
 		return err
 	}
 	if v > blockdiff.MaxBlockSize || blockdiff.ValidateBlockSize(int(v)) != nil {
-		return fmt.Errorf("block size %s (%d bytes) is not a power of two from 4KiB to 16MiB; the default is 512KiB", s, v)
+		what := s
+		if strconv.FormatInt(v, 10) != s {
+			what = fmt.Sprintf("%s (%d bytes)", s, v)
+		}
+		return fmt.Errorf("block size %s is not a power of two from 4KiB to 16MiB; the default is 512KiB", what)
 	}
 	*b = blockSizeFlag(v)
 	return nil
@@ -105,4 +109,13 @@ func manifestID(m *blockdiff.Manifest) (string, error) {
 		return "", err
 	}
 	return id.String(), nil
+}
+
+// readManifest reads a whole manifest file into memory.
+func readManifest(path string) (*blockdiff.Manifest, error) {
+	m, err := blockdiff.ReadManifestFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	return m, nil
 }
