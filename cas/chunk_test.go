@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blockferry/blockferry/blockdiff"
 	"github.com/blockferry/blockferry/hashing"
@@ -196,5 +199,36 @@ func TestOpenRejects(t *testing.T) {
 	}
 	if err := ValidName("../x"); err == nil {
 		t.Errorf("ValidName(../x): got nil error")
+	}
+}
+
+func TestGCRemovesCrashedTempFiles(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, "chunks/ab/cd/x", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(d.Root(), "chunks", "ab", "cd", ".tmp-123")
+	if err := os.WriteFile(old, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := s.GC(ctx, GCOptions{}) // default grace: a fresh temp file stays
+	if err != nil || gs.TempFiles != 0 {
+		t.Fatalf("GC with a fresh temp file: got %+v, %v; want it kept", gs, err)
+	}
+	os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
+	gs, err = s.GC(ctx, GCOptions{})
+	if err != nil || gs.TempFiles != 1 {
+		t.Fatalf("GC with an old temp file: got %+v, %v; want 1 removed", gs, err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temp file still there: %v", err)
 	}
 }

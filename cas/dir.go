@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/blockferry/blockferry/blockdiff"
 )
@@ -282,4 +283,34 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("cas: delete %s: %w", key, err)
 	}
 	return nil
+}
+
+// removeTemp deletes temporary files of Puts that never finished (a
+// crashed writer) last modified before cutoff, and returns how many.
+func (d *Dir) removeTemp(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(d.root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if de.IsDir() || !strings.HasPrefix(de.Name(), ".tmp-") {
+			return nil
+		}
+		if fi, err := de.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			if os.Remove(p) == nil {
+				n++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("cas: remove temporary files under %s: %w", d.root, err)
+	}
+	return n, nil
 }

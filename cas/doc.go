@@ -74,6 +74,9 @@
 // chunks. Staleness compares the backend's modification times with the
 // local clock, so clocks must agree to well within StaleAfter.
 //
+// On a directory backend gc also removes temporary ".tmp-*" files older
+// than the grace period, left by writers that crashed mid-Put.
+//
 // [Store.Verify] checks that every referenced chunk exists and, with
 // readData, reads and hashes each one.
 //

@@ -31,6 +31,7 @@ type GCStats struct {
 	Deleted      int   // chunks and manifests deleted (or that would be, in a dry run)
 	DeletedBytes int64 // their stored size
 	Young        int   // unreferenced objects kept for being younger than Grace
+	TempFiles    int   // leftover temporary files of crashed writers removed (directory backend)
 }
 
 // GC deletes chunks and manifests that no snapshot references. It takes
@@ -107,6 +108,24 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 	st.Deleted = len(victims)
 	for _, v := range victims {
 		st.DeletedBytes += v.size
+	}
+	if !opts.DryRun {
+		// Temporary files older than the grace period belong to writers
+		// that crashed: a live Put renames its file within seconds.
+		for b := s.b; b != nil; {
+			if d, ok := b.(*Dir); ok {
+				st.TempFiles, err = d.removeTemp(ctx, cutoff)
+				if err != nil {
+					return st, fmt.Errorf("cas: gc: %w", err)
+				}
+				break
+			}
+			u, ok := b.(Unwrapper)
+			if !ok {
+				break
+			}
+			b = u.Unwrap()
+		}
 	}
 	if opts.DryRun || len(victims) == 0 {
 		return st, nil
