@@ -32,9 +32,9 @@ saved manifest, a verification, and a backup of both versions to a local
 content-addressed store with a restore from it. Needs no setup and takes a few
 seconds. The directory is removed afterwards unless --keep is given.`,
 		flags: func(fs *flag.FlagSet) any {
-			f := &demoFlags{size: 32 << 20}
+			f := &demoFlags{size: 64 << 20}
 			fs.BoolVar(&f.keep, "keep", false, "keep the demo directory and print its path")
-			fs.Var(&f.size, "size", "sample volume size, e.g. 64MiB (default 32MiB)")
+			fs.Var(&f.size, "size", "sample volume size, e.g. 16MiB (default 64MiB)")
 			fs.StringVar(&f.dir, "dir", "", "build the demo in `DIR` (created; default: a new temporary directory)")
 			return f
 		},
