@@ -383,6 +383,7 @@ func TestBadInput(t *testing.T) {
 		{"diff truncated manifest", []string{"diff", truncPath, m64}, []string{"trunc.bfm", "truncated"}},
 		{"verify against corrupt manifest", []string{"verify", img, corruptPath}, []string{"corrupt.bfm"}},
 		{"dev: on a regular file", []string{"hash", "dev:" + img}, []string{img, "not a block device"}},
+		{"dev: target on a regular file", []string{"copy", img, "dev:" + filepath.Join(dir, "b.img")}, []string{"b.img"}},
 		{"not a manifest", []string{"diff", notManifest, m64}, []string{"text.bfm", "not a blockferry manifest"}},
 		{"missing manifest", []string{"inspect", filepath.Join(dir, "none.bfm")}, []string{"none.bfm", "not found"}},
 		{"block size not a power of two", []string{"hash", img, "--block-size", "3000"}, []string{"3000", "power of two"}},

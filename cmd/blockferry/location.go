@@ -61,7 +61,7 @@ type scheme struct {
 func schemes() []*scheme {
 	return []*scheme{
 		{prefix: "file:", name: "file", openSource: openFileSource, openSink: openFileSink, localFile: true},
-		{prefix: "dev:", name: "block device", openSource: openDeviceSource, openSink: openFileSink, localFile: true},
+		{prefix: "dev:", name: "block device", openSource: openDeviceSource, openSink: openDeviceSink, localFile: true},
 		{prefix: "cas:", name: "store", hasSnapshot: true, fresh: true, openSource: openStoreSource, openSink: openStoreSink},
 		{prefix: "s3://", name: "S3 store", hasSnapshot: true, fresh: true, openSource: openStoreSource, openSink: openStoreSink},
 		{prefix: "ebs:", name: "EBS snapshot", openSource: openEBSSource, openSink: openEBSSink},
@@ -142,6 +142,17 @@ func openDeviceSource(ctx context.Context, l location, o sourceOptions) (blockdi
 		return nil, nil, fmt.Errorf("%s is not a block device (use file:%s or a plain path for a regular file)", l.path, l.path)
 	}
 	return openFileSource(ctx, l, o)
+}
+
+func openDeviceSink(ctx context.Context, l location, g blockdiff.Geometry, o sinkOptions) (blockdiff.Sink, error) {
+	st, err := os.Stat(l.path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", l.path, err)
+	}
+	if !isBlockDevice(st.Mode()) {
+		return nil, fmt.Errorf("%s is not a block device (use file:%s or a plain path for a regular file)", l.path, l.path)
+	}
+	return openFileSink(ctx, l, g, o)
 }
 
 func openFileSink(_ context.Context, l location, g blockdiff.Geometry, o sinkOptions) (blockdiff.Sink, error) {
