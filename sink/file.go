@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/blockferry/blockferry/source"
 	"io"
 	"io/fs"
 	"os"
@@ -555,4 +556,29 @@ func alignedBuf(n int) []byte {
 		off = directAlign - off
 	}
 	return b[off : off+n : off+n]
+}
+
+// Extents calls fn for each run of blocks the target may hold data in, in
+// ascending order; see [blockdiff.Extenter]. For a regular file the runs
+// come from SEEK_DATA/SEEK_HOLE ([source.FileExtents]), so an engine hashing
+// a live sparse target does not read its holes; a device reports one run
+// over the whole volume, since its unwritten blocks are not known to read
+// as zeros.
+func (s *File) Extents(ctx context.Context, fn func(blockdiff.Extent) error) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("sink: extents of %s: sink is closed: %w", s.path, blockdiff.ErrClosed)
+	}
+	if s.device {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if n := s.geom.Blocks(); n > 0 {
+			return fn(blockdiff.Extent{First: 0, Count: n})
+		}
+		return nil
+	}
+	return source.FileExtents(ctx, s.f, s.geom, fn)
 }

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/blockferry/blockferry/blockdiff"
+	"github.com/blockferry/blockferry/hashing"
 )
 
 const bs = 4096
@@ -255,5 +257,62 @@ func TestFileCommitManifest(t *testing.T) {
 	}
 	if err := s.Commit(ctx, m); !errors.Is(err, blockdiff.ErrClosed) {
 		t.Fatalf("second commit: got %v, want ErrClosed", err)
+	}
+}
+
+// TestFileExtentsSkipsHoles checks that a file target reports its holes, so
+// an engine hashing a live sparse target does not read them, and that the
+// device code path reports one run over everything.
+func TestFileExtentsSkipsHoles(t *testing.T) {
+	const bs = 64 << 10
+	g := blockdiff.Geometry{Size: 16*bs + 100, BlockSize: bs}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		device bool
+		want   []blockdiff.Extent
+	}{
+		{"file", false, []blockdiff.Extent{{First: 3, Count: 1}, {First: 10, Count: 2}, {First: 16, Count: 1}}},
+		{"device path", true, []blockdiff.Extent{{First: 0, Count: 17}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "target")
+			if tc.device { // a "device" has its size already
+				if err := os.WriteFile(p, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(p, g.Size); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := openFile(p, g, Options{forceDevice: tc.device})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for _, i := range []int64{3, 10, 11, 16} {
+				data := bytes.Repeat([]byte{byte(i)}, g.BlockLen(i))
+				if err := s.WriteBlock(ctx, i, data, blockdiff.Digest(hashing.Sum256(data))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []blockdiff.Extent
+			if err := s.Extents(ctx, func(e blockdiff.Extent) error { got = append(got, e); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("extents: got %v, want %v", got, tc.want)
+			}
+			stop := errors.New("stop")
+			if err := s.Extents(ctx, func(blockdiff.Extent) error { return stop }); err != stop {
+				t.Fatalf("error from fn: got %v, want it returned as is", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Extents(ctx, func(blockdiff.Extent) error { return nil }); !errors.Is(err, blockdiff.ErrClosed) {
+				t.Fatalf("extents after close: got %v, want ErrClosed", err)
+			}
+		})
 	}
 }

@@ -218,18 +218,34 @@ func (s *File) readErr(index int64, err error) error {
 // is inside a run. Where the filesystem or OS cannot tell holes, and for
 // devices, one run covers the whole volume.
 func (s *File) Extents(ctx context.Context, fn func(blockdiff.Extent) error) error {
-	n := s.geom.Blocks()
-	if n == 0 {
-		return nil
-	}
 	if s.device {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		return fn(blockdiff.Extent{First: 0, Count: n})
+		if n := s.geom.Blocks(); n > 0 {
+			return fn(blockdiff.Extent{First: 0, Count: n})
+		}
+		return nil
 	}
-	bs := int64(s.geom.BlockSize)
+	return FileExtents(ctx, s.f, s.geom, fn)
+}
+
+// FileExtents calls fn for each run of blocks of geometry g that may hold
+// data in the regular file f, in ascending order, as [File.Extents] does: the
+// runs come from SEEK_DATA/SEEK_HOLE and are conservative (a block touching
+// any data byte is inside a run); where the filesystem or OS cannot tell
+// holes, one run covers the whole volume. Sinks that read back a file target
+// use it so that a live target's holes are not read either. An error from fn
+// stops the walk and is returned as it is; its own errors name f and wrap
+// [blockdiff.ErrClosed] when f was closed.
+func FileExtents(ctx context.Context, f *os.File, g blockdiff.Geometry, fn func(blockdiff.Extent) error) error {
+	n := g.Blocks()
+	if n == 0 {
+		return nil
+	}
+	bs := int64(g.BlockSize)
 	var cur blockdiff.Extent // pending run, Count 0 when none
+	var fnErr error
 	emit := func(first, end int64) error {
 		if cur.Count > 0 && first <= cur.End() {
 			cur.Count = max(cur.End(), end) - cur.First
@@ -237,20 +253,24 @@ func (s *File) Extents(ctx context.Context, fn func(blockdiff.Extent) error) err
 		}
 		if cur.Count > 0 {
 			if err := fn(cur); err != nil {
+				fnErr = err
 				return err
 			}
 		}
 		cur = blockdiff.Extent{First: first, Count: end - first}
 		return nil
 	}
-	err := dataRanges(ctx, s.f, s.geom.Size, func(start, end int64) error {
+	err := dataRanges(ctx, f, g.Size, func(start, end int64) error {
 		return emit(start/bs, min((end+bs-1)/bs, n))
 	})
 	if err != nil {
+		if fnErr != nil && errors.Is(err, fnErr) {
+			return err
+		}
 		if errors.Is(err, os.ErrClosed) {
 			err = fmt.Errorf("%w: %w", err, blockdiff.ErrClosed)
 		}
-		return fmt.Errorf("source: extents of %s: %w", s.path, err)
+		return fmt.Errorf("source: extents of %s: %w", f.Name(), err)
 	}
 	if cur.Count > 0 {
 		return fn(cur)
