@@ -34,6 +34,13 @@
 // (ebsfake-*.blocks, removed by [Server.Close]). All-zero blocks are listed like any written
 // block but never stored.
 //
+// The EC2 query-protocol calls CreateSnapshot, CreateSnapshots and DescribeSnapshots (XML,
+// §6.1) and Storage Gateway CreateSnapshot (JSON 1.1, §6.2) are served at POST /, chosen by
+// X-Amz-Target or the form's Action. They snapshot volumes registered with
+// [Server.AddVolume]; such a snapshot seals on its own after [Options.CompletionDelay] and is
+// incremental on the snapshot its volume was restored from. DescribeSnapshots also reports
+// snapshots made through the direct APIs, so the EC2 SnapshotCompleted waiter works on them.
+//
 // Inspection and seeding helpers for tests: [Server.Snapshot], [Server.Snapshots],
 // [Server.SetState], [Server.ReadBlock], [Server.WriteBlock], [Server.Stats],
 // [Server.AddFault].

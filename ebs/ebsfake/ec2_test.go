@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/storagegateway"
@@ -156,6 +157,19 @@ func TestSnapshotCompletedWaiter(t *testing.T) {
 	}
 	if info, _ := srv.Snapshot(*a.SnapshotId); info.Status != ebsfake.StatusCompleted {
 		t.Fatalf("status: got %s, want completed", info.Status)
+	}
+	// A snapshot written through the direct APIs is followed the same way after
+	// CompleteSnapshot answers pending.
+	direct := newClient(hs.URL, newClock())
+	st, err := direct.StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.CompleteSnapshot(ctx, &ebs.CompleteSnapshotInput{SnapshotId: st.SnapshotId, ChangedBlocksCount: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{*st.SnapshotId}}, 10*time.Second); err != nil {
+		t.Fatalf("wait for the direct-API snapshot: %v", err)
 	}
 	b, err := c.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{VolumeId: aws.String("vol-1")})
 	if err != nil {

@@ -303,7 +303,7 @@ func (s *Server) putSnapshotBlock(w http.ResponseWriter, r *http.Request, id, id
 			blockPool.Put(bufp)
 		}
 	}()
-	n, err := io.ReadFull(r.Body, buf)
+	_, err = io.ReadFull(r.Body, buf)
 	var extra [1]byte
 	if err == nil {
 		if m, _ := r.Body.Read(extra[:]); m > 0 {
@@ -312,7 +312,6 @@ func (s *Server) putSnapshotBlock(w http.ResponseWriter, r *http.Request, id, id
 	}
 	if err != nil {
 		s.writeError(w, r, validation(ReasonInvalidParameterValue, "Failed to read block data"))
-		_ = n
 		return
 	}
 	sum := sha256.Sum256(buf)
