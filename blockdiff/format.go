@@ -599,8 +599,11 @@ func (m *Manifest) ID() (Digest, error) {
 // ReadManifest decodes a whole manifest from r into memory and checks that
 // r ends right after it. Memory grows with the entries actually decoded,
 // never with the counts the header claims; a manifest of n blocks, d of
-// them data, needs about n + 32*d bytes. Errors about the content wrap
-// [ErrCorrupt]. To walk a manifest without holding it, use [NewReader].
+// them data, needs about n + 32*d bytes. A short run record may stand for
+// many hole blocks, so a small but valid manifest can still describe a huge
+// volume: with input from an untrusted place, check [NewReader]'s
+// Geometry first, or walk it with a [Reader], whose memory does not depend
+// on the volume. Errors about the content wrap [ErrCorrupt].
 func ReadManifest(r io.Reader) (*Manifest, error) {
 	m, _, err := readManifest(r, "")
 	return m, err
