@@ -67,10 +67,13 @@
 // # Concurrency
 //
 // Run and Verify each use one errgroup: a producer, Options.Concurrency
-// workers and a single collector; no goroutine outlives the call. Each
-// worker holds one buffer from a fixed pool, so at most
-// min(Concurrency, MaxInFlight/BlockSize) blocks (at least one) are in
-// memory; the steady state does not allocate per block. Cancelling ctx
+// workers and a single collector; no goroutine outlives the call. There
+// are min(Concurrency, MaxInFlight/BlockSize) workers (at least one). Each
+// holds a slab of up to [hashing.Lanes] buffers from a fixed pool, as many
+// as MaxInFlight leaves room for, reads that many consecutive blocks and
+// hashes them side by side with one [hashing.SumBatch]; so at most
+// max(1, MaxInFlight/BlockSize) blocks are in memory, and the steady state
+// does not allocate per block. Cancelling ctx
 // stops the run and returns ctx's error. Progress callbacks run on the
 // collector goroutine. Source and sink must be safe for concurrent
 // ReadBlock and WriteBlock on different indices, as [blockdiff.Source] and

@@ -157,6 +157,10 @@ type Options struct {
 	// MaxInFlight bounds the block bytes held in memory, in bytes.
 	// Default [DefaultMaxInFlight] (64 MiB). When fewer than Concurrency
 	// blocks fit, concurrency is lowered to fit (at least one block).
+	// Each worker holds up to [hashing.Lanes] blocks, so that they are
+	// hashed side by side, as far as the bound leaves room once every
+	// worker has one: the blocks in memory never exceed
+	// max(1, MaxInFlight/BlockSize).
 	MaxInFlight int64
 
 	// BWLimit caps the bytes per second sent to the sink; 0 means no cap.
@@ -190,6 +194,10 @@ type Options struct {
 	// Logger receives debug and info records (plan chosen, resume, phase
 	// ends). Default: none.
 	Logger *slog.Logger
+
+	// lanes overrides [hashing.Lanes] (blocks hashed side by side per
+	// worker) when not zero. For tests, so that batching runs on any CPU.
+	lanes int
 }
 
 // Event is one progress report.

@@ -17,10 +17,10 @@ import (
 type op uint8
 
 const (
-	opBlock   op = iota // read source block, hash, compare, write if changed
+	opBlock   op = iota // read count (≤ lanes) source blocks, hash, compare, write if changed
 	opRun               // a run of source holes / zero blocks: zero it or skip it (task.zero)
 	opGroup             // one distinct content: read once, write to every index
-	opHash              // scan: read a block of the scanned volume and hash it
+	opHash              // scan: read count (≤ lanes) blocks of the scanned volume and hash them
 	opHoleRun           // scan: a run the scanned volume knows to be holes
 )
 
@@ -45,7 +45,7 @@ type task struct {
 	zero  bool // opRun: zero the run (else skip it)
 	kind  blockdiff.Kind
 	index int64 // first block
-	count int64 // blocks (opRun, opHoleRun)
+	count int64 // blocks: opRun, opHoleRun; opBlock, opHash at most the pool's lanes
 	grp   *groupTask
 }
 
@@ -67,18 +67,74 @@ type result struct {
 	read, wrote  int64 // bytes
 }
 
-// bufPool is a fixed set of block buffers; it bounds the bytes in flight.
-type bufPool struct{ c chan []byte }
+// slab is what one worker holds: up to lanes block buffers, so that the
+// blocks of one task are hashed side by side with [hashing.SumBatch], and
+// the scratch slices that call needs. Everything is allocated once, with
+// the pool.
+type slab struct {
+	bufs    [][]byte           // lanes buffers of BlockSize bytes
+	views   [][]byte           // the task's blocks: bufs cut to their lengths
+	kinds   []blockdiff.Kind   // per block of the task: Zero or Data
+	digests []blockdiff.Digest // per block of the task
+	data    [][]byte           // the non-zero blocks, for SumBatch
+	pos     []int              // their positions in the task
+	sums    [][hashing.Size]byte
+}
 
-func newBufPool(n, size int) *bufPool {
-	p := &bufPool{c: make(chan []byte, n)}
+// hash sets s.kinds and s.digests for the blocks bs (views of s.bufs): a
+// zero check first, then one SumBatch over the non-zero blocks. zd gives the
+// zero digest of a length.
+func (s *slab) hash(bs [][]byte, zd func(int) blockdiff.Digest) {
+	s.data, s.pos = s.data[:0], s.pos[:0]
+	for k, b := range bs {
+		if isZero(b) {
+			s.kinds[k], s.digests[k] = blockdiff.Zero, zd(len(b))
+			continue
+		}
+		s.kinds[k] = blockdiff.Data
+		s.data = append(s.data, b)
+		s.pos = append(s.pos, k)
+	}
+	switch len(s.data) {
+	case 0:
+	case 1:
+		s.digests[s.pos[0]] = sum256(s.data[0])
+	default:
+		hashing.SumBatch(s.sums, s.data)
+		for x, k := range s.pos {
+			s.digests[k] = s.sums[x]
+		}
+	}
+}
+
+// bufPool is a fixed set of slabs; it bounds the bytes in flight to
+// slabs × lanes × BlockSize.
+type bufPool struct {
+	c     chan *slab
+	lanes int // buffers per slab: the most blocks one task may cover
+}
+
+func newBufPool(n, lanes, size int) *bufPool {
+	p := &bufPool{c: make(chan *slab, n), lanes: lanes}
 	for range n {
-		p.c <- make([]byte, size)
+		s := &slab{
+			bufs:    make([][]byte, lanes),
+			views:   make([][]byte, lanes),
+			kinds:   make([]blockdiff.Kind, lanes),
+			digests: make([]blockdiff.Digest, lanes),
+			data:    make([][]byte, 0, lanes),
+			pos:     make([]int, 0, lanes),
+			sums:    make([][hashing.Size]byte, lanes),
+		}
+		for k := range s.bufs {
+			s.bufs[k] = make([]byte, size)
+		}
+		p.c <- s
 	}
 	return p
 }
 
-func (p *bufPool) get(ctx context.Context) ([]byte, error) {
+func (p *bufPool) get(ctx context.Context) (*slab, error) {
 	select {
 	case b := <-p.c:
 		return b, nil
@@ -87,14 +143,28 @@ func (p *bufPool) get(ctx context.Context) ([]byte, error) {
 	}
 }
 
-func (p *bufPool) put(b []byte) { p.c <- b }
+func (p *bufPool) put(b *slab) { p.c <- b }
 
-// workFunc handles one task with a pooled buffer of BlockSize bytes and
-// reports through send.
-type workFunc func(ctx context.Context, buf []byte, t task, send func(result) error) error
+// shape returns how many workers a run uses and how many blocks each hashes
+// at once (its lanes), so that workers × lanes block buffers fit in
+// maxInFlight bytes. Concurrency comes first, as before batching: workers
+// is min(concurrency, maxInFlight/blockSize), at least one; each worker then
+// gets up to lanes buffers from what the bound leaves, at least one. So the
+// blocks in memory never exceed max(1, maxInFlight/blockSize), and a tight
+// bound gives up SIMD lanes before it gives up parallel I/O.
+func shape(concurrency int, maxInFlight int64, blockSize, lanes int) (workers, perWorker int) {
+	slots := max(1, int(min(maxInFlight/int64(blockSize), 1<<30)))
+	workers = max(1, min(concurrency, slots))
+	perWorker = max(1, min(lanes, slots/workers))
+	return workers, perWorker
+}
+
+// workFunc handles one task with a pooled slab of buffers and reports
+// through send.
+type workFunc func(ctx context.Context, s *slab, t task, send func(result) error) error
 
 // pipeline runs produce → workers → collect on one errgroup. produce emits
-// tasks; each of workers goroutines holds one pooled buffer and runs work;
+// tasks; each of workers goroutines holds one pooled slab and runs work;
 // collect runs on a single goroutine, so it may touch unsynchronised state.
 // The first error wins and cancels the rest; no goroutine outlives the call.
 func pipeline(ctx context.Context, workers int, pool *bufPool,

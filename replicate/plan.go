@@ -185,15 +185,28 @@ func (e *engine) produceListed(ctx context.Context, emit func(task) error, exts 
 	return nil
 }
 
-// emitBlocks emits a read task for each block of [first, end) not done.
+// emitBlocks emits read tasks for the blocks of [first, end) not done,
+// each covering up to the pool's lanes consecutive blocks.
 func (e *engine) emitBlocks(emit func(task) error, first, end int64) error {
-	for i := first; i < end; i++ {
-		if e.isDone(i) {
+	return emitBatches(emit, opBlock, first, end, e.pool.lanes, func(i int64) bool { return !e.isDone(i) })
+}
+
+// emitBatches emits tasks of op over the blocks of [first, end) for which
+// want is true, each covering up to lanes consecutive such blocks.
+func emitBatches(emit func(task) error, o op, first, end int64, lanes int, want func(int64) bool) error {
+	for i := first; i < end; {
+		if !want(i) {
+			i++
 			continue
 		}
-		if err := emit(task{op: opBlock, index: i}); err != nil {
+		j := i + 1
+		for j < end && j-i < int64(lanes) && want(j) {
+			j++
+		}
+		if err := emit(task{op: o, index: i, count: j - i}); err != nil {
 			return err
 		}
+		i = j
 	}
 	return nil
 }
@@ -288,6 +301,19 @@ func (e *engine) hashTarget(ctx context.Context, live blockdiff.Source) (*blockd
 // scan reads the blocks of v selected by sel (all when nil), except those
 // v reports as holes, hashes them, and calls fn for each block or hole run
 // from one goroutine.
+//
+// scan looks like [blockdiff.HashEntries] (parallel hashing in SumBatch
+// batches, holes not read) but does not reuse it, because it would need
+// four contortions: (1) HashEntries cannot skip blocks a journal lists as
+// done, so v would have to be wrapped in an Extenter reporting them as
+// holes; (2) its read errors name Side "source", while a scanned target
+// must say "target", so errors would have to be rewritten; (3) it keeps
+// its own (Concurrency+1) × batch buffers outside the engine's pool and
+// MaxInFlight (with Buffers sized to fit, the batch falls to one block
+// for the default two workers); (4) it delivers entries in index order,
+// a head-of-line wait that scan does not need, since fn only sets
+// manifest entries and counts. scan shares the engine's pool, workers and
+// progress instead, and batches through the same [slab.hash] as the copy.
 func scan(ctx context.Context, workers int, pool *bufPool, v blockdiff.Source, side string, sel bitset,
 	prog *progress, fn func(result) error) error {
 	g := v.Geometry()
@@ -305,14 +331,7 @@ func scan(ctx context.Context, workers int, pool *bufPool, v blockdiff.Source, s
 	}
 	selected := func(i int64) bool { return sel == nil || sel.has(i) }
 	blocks := func(emit func(task) error, first, end int64) error {
-		for i := first; i < end; i++ {
-			if selected(i) {
-				if err := emit(task{op: opHash, index: i}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return emitBatches(emit, opHash, first, end, pool.lanes, selected)
 	}
 	holes := func(emit func(task) error, first, end int64) error {
 		for i := first; i < end; {
@@ -359,22 +378,26 @@ func scan(ctx context.Context, workers int, pool *bufPool, v blockdiff.Source, s
 		}
 		return holes(emit, next, n)
 	}
-	work := func(ctx context.Context, buf []byte, t task, send func(result) error) error {
+	work := func(ctx context.Context, s *slab, t task, send func(result) error) error {
 		if t.op == opHoleRun {
 			return send(result{index: t.index, count: t.count, kind: blockdiff.Hole, digest: zd(g.BlockLen(t.index)), act: actHashed})
 		}
-		l := g.BlockLen(t.index)
-		b := buf[:l]
-		if _, err := v.ReadBlock(ctx, t.index, b); err != nil {
-			return blockErr("read", side, t.index, err)
+		views := s.views[:t.count]
+		for k := range views {
+			i := t.index + int64(k)
+			views[k] = s.bufs[k][:g.BlockLen(i)]
+			if _, err := v.ReadBlock(ctx, i, views[k]); err != nil {
+				return blockErr("read", side, i, err)
+			}
 		}
-		r := result{index: t.index, count: 1, read: int64(l), act: actHashed}
-		if isZero(b) {
-			r.kind, r.digest = blockdiff.Zero, zd(l)
-		} else {
-			r.kind, r.digest = blockdiff.Data, sum256(b)
+		s.hash(views, zd)
+		for k := range views {
+			r := result{index: t.index + int64(k), count: 1, read: int64(len(views[k])), act: actHashed, kind: s.kinds[k], digest: s.digests[k]}
+			if err := send(r); err != nil {
+				return err
+			}
 		}
-		return send(r)
+		return nil
 	}
 	collect := func(_ context.Context, r result) error {
 		if err := fn(r); err != nil {

@@ -207,8 +207,13 @@ func newEngine(src blockdiff.Source, dst blockdiff.Sink, opts Options) (*engine,
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &engine{src: src, dst: dst, opts: opts, geom: g, log: log}
-	e.workers = min(opts.Concurrency, max(1, int(opts.MaxInFlight/int64(g.BlockSize))))
-	e.pool = newBufPool(e.workers, g.BlockSize)
+	lanes := opts.lanes
+	if lanes == 0 {
+		lanes = hashing.Lanes()
+	}
+	var perWorker int
+	e.workers, perWorker = shape(opts.Concurrency, opts.MaxInFlight, g.BlockSize, lanes)
+	e.pool = newBufPool(e.workers, perWorker, g.BlockSize)
 	e.zeroer, _ = dst.(blockdiff.Zeroer)
 	e.copier, _ = dst.(blockdiff.Copier)
 	e.haser, _ = dst.(blockdiff.Haser)
@@ -394,10 +399,10 @@ func (e *engine) targetHolds(i int64, k blockdiff.Kind, d blockdiff.Digest) bool
 }
 
 // work is the copy phase's workFunc.
-func (e *engine) work(ctx context.Context, buf []byte, t task, send func(result) error) error {
+func (e *engine) work(ctx context.Context, s *slab, t task, send func(result) error) error {
 	switch t.op {
 	case opBlock:
-		return e.doBlock(ctx, buf, t.index, send)
+		return e.doBlocks(ctx, s, t.index, int(t.count), send)
 	case opRun:
 		r := result{index: t.index, count: t.count, kind: t.kind, digest: e.zeroDigest(e.geom.BlockLen(t.index))}
 		switch {
@@ -414,44 +419,60 @@ func (e *engine) work(ctx context.Context, buf []byte, t task, send func(result)
 		}
 		return send(r)
 	case opGroup:
-		return e.doGroup(ctx, buf, t.grp, send)
+		return e.doGroup(ctx, s.bufs[0], t.grp, send)
 	}
 	return fmt.Errorf("replicate: internal error: unknown task %d", t.op)
 }
 
-// doBlock is the streaming step of plans change-list, hash-base,
-// live-target and full: read, zero-check, hash, compare, and write with
-// the data already in hand.
-func (e *engine) doBlock(ctx context.Context, buf []byte, i int64, send func(result) error) error {
-	n := e.geom.BlockLen(i)
-	b := buf[:n]
-	if _, err := e.src.ReadBlock(ctx, i, b); err != nil {
-		return blockErr("read", "source", i, err)
+// doBlocks is the streaming step of plans change-list, hash-base,
+// live-target and full for the count consecutive blocks from first (at
+// most the slab's lanes): read them all, zero-check, hash the rest side by
+// side with one SumBatch, then per block compare and write with the data
+// already in hand, reporting each block as it is done.
+func (e *engine) doBlocks(ctx context.Context, s *slab, first int64, count int, send func(result) error) error {
+	for k := range count {
+		i := first + int64(k)
+		if _, err := e.src.ReadBlock(ctx, i, s.bufs[k][:e.geom.BlockLen(i)]); err != nil {
+			return blockErr("read", "source", i, err)
+		}
 	}
-	r := result{index: i, count: 1, read: int64(n)}
-	if isZero(b) {
-		r.kind, r.digest = blockdiff.Zero, e.zeroDigest(n)
-	} else {
-		r.kind, r.digest = blockdiff.Data, sum256(b)
-	}
-	switch {
-	case e.base != nil && e.targetHolds(i, r.kind, r.digest):
-		r.act = actSkipUnchanged
-	case r.kind == blockdiff.Data:
-		if err := e.write(ctx, i, b, r.digest); err != nil {
+	e.hashSlab(s, first, count)
+	for k := range count {
+		i := first + int64(k)
+		n := e.geom.BlockLen(i)
+		b := s.bufs[k][:n]
+		r := result{index: i, count: 1, read: int64(n), kind: s.kinds[k], digest: s.digests[k]}
+		switch {
+		case e.base != nil && e.targetHolds(i, r.kind, r.digest):
+			r.act = actSkipUnchanged
+		case r.kind == blockdiff.Data:
+			if err := e.write(ctx, i, b, r.digest); err != nil {
+				return err
+			}
+			r.act, r.wrote = actWritten, int64(n)
+		case e.base == nil && e.skipZero:
+			r.act = actSkipZero
+		default:
+			w, err := e.zeroRun(ctx, i, 1)
+			if err != nil {
+				return err
+			}
+			r.act, r.wrote = actZeroed, w
+		}
+		if err := send(r); err != nil {
 			return err
 		}
-		r.act, r.wrote = actWritten, int64(n)
-	case e.base == nil && e.skipZero:
-		r.act = actSkipZero
-	default:
-		w, err := e.zeroRun(ctx, i, 1)
-		if err != nil {
-			return err
-		}
-		r.act, r.wrote = actZeroed, w
 	}
-	return send(r)
+	return nil
+}
+
+// hashSlab hashes the count blocks from first held in s.bufs.
+func (e *engine) hashSlab(s *slab, first int64, count int) {
+	views := s.views[:count]
+	for k := range views {
+		views[k] = s.bufs[k][:e.geom.BlockLen(first+int64(k))]
+	}
+	s.hash(views, e.zeroDigest)
 }
 
 // doGroup handles one distinct content of a change set: the sink copies

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/blockferry/blockferry/blockdiff"
+	"github.com/blockferry/blockferry/hashing"
 )
 
 // DefaultMaxMismatches is how many mismatched blocks a [VerifyResult]
@@ -76,10 +77,10 @@ func Verify(ctx context.Context, src blockdiff.Source, m *blockdiff.Manifest, op
 		opts.ProgressInterval = DefaultProgressInterval
 	}
 	g := m.Geometry()
-	workers := min(opts.Concurrency, max(1, int(opts.MaxInFlight/int64(g.BlockSize))))
+	workers, lanes := shape(opts.Concurrency, opts.MaxInFlight, g.BlockSize, hashing.Lanes())
 	prog := &progress{fn: opts.Progress, interval: opts.ProgressInterval}
 	prog.begin("", "verify", g.Blocks(), g.Size)
-	return verify(ctx, workers, newBufPool(workers, g.BlockSize), src, m, nil, opts.MaxMismatches, prog)
+	return verify(ctx, workers, newBufPool(workers, lanes, g.BlockSize), src, m, nil, opts.MaxMismatches, prog)
 }
 
 // verify compares the blocks of v selected by sel (all when nil) with m.
