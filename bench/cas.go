@@ -188,4 +188,3 @@ func StatDir(dir string) (DirStats, error) {
 	}
 	return s, nil
 }
-
