@@ -143,6 +143,7 @@ type config struct {
 	dir, work, bin string
 	v1, v2         string
 	restic, casync string
+	blockSize      int
 	limit          time.Duration
 	stderr         io.Writer
 	s3             *s3Server
@@ -175,7 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	c := &config{dir: *dir, work: filepath.Join(*dir, "casbench"),
 		v1: filepath.Join(*dir, bench.V1Name), v2: filepath.Join(*dir, bench.V2Name),
-		limit: *childTime, stderr: stderr}
+		blockSize: info.Workload.BlockSize, limit: *childTime, stderr: stderr}
 	rep := &Report{Dir: *dir, Info: info, Runs: *runs,
 		ChangedSize: info.Counts.Changed * int64(info.Workload.BlockSize),
 		PageCache: "not dropped: v1.img and v2.img are read from the page cache; " +
@@ -333,9 +334,16 @@ func runTool(ctx context.Context, c *config, t string, r int) ([]Sample, error) 
 		bf := func(state string, args ...string) []string {
 			return append([]string{c.bin, "copy", "--json", "--cache-dir", cache, "--state-dir", filepath.Join(base, state)}, args...)
 		}
+		// Back up in the pair's block size (a restore takes the snapshot's).
+		backup := func(state string, args ...string) []string {
+			if c.blockSize > 0 {
+				args = append([]string{"--block-size", fmt.Sprint(c.blockSize)}, args...)
+			}
+			return bf(state, args...)
+		}
 		steps = []stepCmd{
-			{name: "backup-v1", argv: bf("state1", c.v1, loc+"#v1"), env: env},
-			{name: "backup-v2", argv: bf("state2", c.v2, loc+"#v2"), env: env},
+			{name: "backup-v1", argv: backup("state1", c.v1, loc+"#v1"), env: env},
+			{name: "backup-v2", argv: backup("state2", c.v2, loc+"#v2"), env: env},
 			{name: "restore-v2", argv: bf("state3", loc+"#v2", out), env: env, out: out},
 			{name: "restore-onto", argv: bf("state4", loc+"#v2", target), env: env, out: target, setup: ontoV1},
 		}
