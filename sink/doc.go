@@ -12,7 +12,11 @@
 //     allocating; a larger file is refused unless [Options.Truncate]; a
 //     device must be at least the volume size and is never resized.
 //   - commit: fsync, then (with [Options.ManifestPath]) the manifest file,
-//     written atomically by [blockdiff.WriteManifestFile].
+//     written atomically by [blockdiff.WriteManifestFile]. [File.Sync]
+//     fsyncs without committing, so an engine can make data durable
+//     before its resume journal says so.
+//   - unwritten zero: [File.UnwrittenZero] reports true only for a file
+//     this OpenFile created, whose unwritten blocks are holes.
 //   - [Memory]: an in-memory sink for tests and examples that records its
 //     committed manifest and counts its writes.
 //

@@ -73,10 +73,11 @@ type Options struct {
 // and Close wait for writes in flight. After Commit or Close, writes fail
 // with [blockdiff.ErrClosed]; ReadBlock works until Close.
 type File struct {
-	path   string
-	geom   blockdiff.Geometry
-	opts   Options
-	device bool
+	path    string
+	geom    blockdiff.Geometry
+	opts    Options
+	device  bool
+	created bool // this OpenFile created the file: every block reads as zeros until written
 
 	f    *os.File // O_DIRECT when opts.Direct
 	tail *os.File // buffered descriptor for the short last block when opts.Direct, else f
@@ -93,6 +94,10 @@ var (
 	_ blockdiff.Source = (*File)(nil)
 	_ blockdiff.Zeroer = (*File)(nil)
 	_ blockdiff.Copier = (*File)(nil)
+	// replicate.Syncer and replicate.UnwrittenZero, by method set (sink
+	// does not import replicate).
+	_ interface{ Sync(context.Context) error } = (*File)(nil)
+	_ interface{ UnwrittenZero() bool }        = (*File)(nil)
 )
 
 // OpenFile opens path as the target of a volume of geometry g, creating a
@@ -122,14 +127,22 @@ func openFile(path string, g blockdiff.Geometry, opts Options) (_ *File, err err
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("sink: %w", err)
 		}
-		flags |= os.O_CREATE
+		// O_EXCL: created is true only if this open made the file, not
+		// another process racing with it.
+		flags |= os.O_CREATE | os.O_EXCL
 	} else if m := fi.Mode(); !m.IsRegular() && (m&fs.ModeDevice == 0 || m&fs.ModeCharDevice != 0) {
 		return nil, fmt.Errorf("sink: open %s: %s is neither a regular file nor a block device", path, m.Type())
 	}
 	s := &File{path: path, geom: g, opts: opts}
-	if s.f, err = openRW(path, flags, opts); err != nil {
+	s.f, err = openRW(path, flags, opts)
+	if err != nil && flags&os.O_EXCL != 0 && errors.Is(err, fs.ErrExist) {
+		flags &^= os.O_CREATE | os.O_EXCL // created meanwhile by someone else
+		s.f, err = openRW(path, flags, opts)
+	}
+	if err != nil {
 		return nil, err
 	}
+	s.created = flags&os.O_CREATE != 0
 	s.tail = s.f
 	defer func() {
 		if err != nil {
@@ -154,7 +167,7 @@ func openFile(path string, g blockdiff.Geometry, opts Options) (_ *File, err err
 			return nil, err
 		}
 	case m.IsRegular() || (m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0):
-		s.device = true
+		s.device, s.created = true, false
 		size, err := deviceSize(s.f)
 		if err != nil {
 			return nil, fmt.Errorf("sink: size of device %s: %w", path, err)
@@ -455,6 +468,55 @@ func (s *File) Commit(ctx context.Context, m *blockdiff.Manifest) error {
 	s.committed = true
 	return nil
 }
+
+// Sync makes every write, zeroing and copy that has returned durable
+// (fsync), without sealing the target: writes go on after it. It is
+// [replicate.Syncer]: with a journal, the engine syncs the target before
+// each journal fsync, so that after a power loss the journal never names a
+// block the disk lost. Sync runs beside writes in flight (they are not
+// covered). After Commit it returns nil (Commit synced); after Close it
+// returns an error wrapping [blockdiff.ErrClosed]. A failed fsync is final,
+// as in Commit: it is returned by Sync and every later call.
+//
+// [replicate.Syncer]: https://pkg.go.dev/github.com/blockferry/blockferry/replicate#Syncer
+func (s *File) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	switch {
+	case s.err != nil:
+		s.mu.RUnlock()
+		return s.err
+	case s.closed:
+		s.mu.RUnlock()
+		return fmt.Errorf("sink: sync %s: sink is closed: %w", s.path, blockdiff.ErrClosed)
+	case s.committed:
+		s.mu.RUnlock()
+		return nil
+	}
+	err := s.sync()
+	s.mu.RUnlock()
+	if err == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = fmt.Errorf("sink: sync %s: %w", s.path, err)
+	}
+	return s.err
+}
+
+// UnwrittenZero reports whether every block not written since OpenFile
+// reads as zeros: true only when this OpenFile created the file (a new
+// sparse file). It is false for a file that existed before, whatever it
+// holds, and for a block device, even with [Options.Discard]. It is
+// [replicate.UnwrittenZero]: the engine may then leave a full copy's zero
+// blocks out instead of zeroing them.
+//
+// [replicate.UnwrittenZero]: https://pkg.go.dev/github.com/blockferry/blockferry/replicate#UnwrittenZero
+func (s *File) UnwrittenZero() bool { return s.created }
 
 func (s *File) sync() error {
 	if err := s.f.Sync(); err != nil {
