@@ -84,6 +84,18 @@ type Source struct {
 	mu      sync.Mutex
 	windows map[int64]*window
 	clock   uint64 // LRU stamp
+	recent  [recentBlocks]recentBlock
+}
+
+// recentBlocks is how many verified EBS blocks a Source with a BlockSize
+// below 512 KiB keeps, so that reading the parts of one EBS block in turn
+// fetches it once.
+const recentBlocks = 4
+
+type recentBlock struct {
+	index int64 // EBS block index; -1 for none
+	data  *[BlockSize]byte
+	used  uint64
 }
 
 // window holds the block tokens of EBS blocks [w*PageSize, (w+1)*PageSize).
@@ -203,13 +215,57 @@ func (s *Source) ReadBlock(ctx context.Context, index int64, buf []byte) (int, e
 		}
 		return n, nil
 	}
+	if s.fromRecent(ei, off, buf[:n]) {
+		return n, nil
+	}
 	b := s.bufs.Get().(*[BlockSize]byte)
-	defer s.bufs.Put(b)
 	if err := s.readEBS(ctx, ei, b[:]); err != nil {
+		s.bufs.Put(b)
 		return 0, err
 	}
 	copy(buf[:n], b[off:off+n])
+	s.keepRecent(ei, b)
 	return n, nil
+}
+
+// fromRecent copies part of a recently read EBS block ei into dst.
+func (s *Source) fromRecent(ei int64, off int, dst []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.recent {
+		if r := &s.recent[k]; r.data != nil && r.index == ei {
+			s.clock++
+			r.used = s.clock
+			copy(dst, r.data[off:])
+			return true
+		}
+	}
+	return false
+}
+
+// keepRecent keeps EBS block ei's data b, replacing the least recently
+// used entry (whose buffer goes back to the pool).
+func (s *Source) keepRecent(ei int64, b *[BlockSize]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := 0
+	for j := range s.recent {
+		if r := &s.recent[j]; r.data != nil && r.index == ei {
+			s.bufs.Put(b) // another reader kept it meanwhile
+			return
+		}
+		if s.recent[j].data == nil || s.recent[j].used < s.recent[k].used {
+			k = j
+		}
+		if s.recent[k].data == nil {
+			break
+		}
+	}
+	if old := s.recent[k].data; old != nil {
+		s.bufs.Put(old)
+	}
+	s.clock++
+	s.recent[k] = recentBlock{index: ei, data: b, used: s.clock}
 }
 
 // readEBS reads EBS block ei into dst (BlockSize bytes).
