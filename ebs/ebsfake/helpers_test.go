@@ -316,3 +316,32 @@ func wantRawError(t *testing.T, resp *http.Response, body []byte, status int, ty
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+// jsonField returns the string at a dotted path ("Blocks.0.BlockToken") of a JSON body.
+func jsonField(body []byte, path string) string {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	for _, k := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[k]
+		case []any:
+			i := 0
+			for _, c := range k {
+				i = i*10 + int(c-'0')
+			}
+			if i >= len(x) {
+				return ""
+			}
+			v = x[i]
+		default:
+			return ""
+		}
+	}
+	s, _ := v.(string)
+	return s
+}
