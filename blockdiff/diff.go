@@ -1,10 +1,11 @@
 package blockdiff
 
 import (
+	"bytes"
 	"fmt"
-	"hash/maphash"
 	"io"
-	"math/bits"
+	"slices"
+	"unsafe"
 )
 
 // DiffStats counts what a [ChangeSet] holds. Blocks = Unchanged + Changed +
@@ -59,7 +60,7 @@ type ChangeSet struct {
 
 	baseGeom Geometry
 	digests  []Digest // one per group, in order of first index
-	off      []int64  // group g's indices are byGroup[off[g]:off[g+1]]
+	off      []int64  // group g's indices are byGroup[off[g]:off[g+1]]; nil: byGroup[g] alone
 	byGroup  []int64
 	local    []int64 // per group; nil until FindLocal
 	zeros    []Extent
@@ -74,7 +75,12 @@ func (c *ChangeSet) Len() int64 { return c.Stats.Changed + c.Stats.Zeroed }
 // returned.
 func (c *ChangeSet) Groups(fn func(g Group) error) error {
 	for g := range c.digests {
-		idx := c.byGroup[c.off[g]:c.off[g+1]:c.off[g+1]]
+		var idx []int64
+		if c.off == nil { // every group is one block
+			idx = c.byGroup[g : g+1 : g+1]
+		} else {
+			idx = c.byGroup[c.off[g]:c.off[g+1]:c.off[g+1]]
+		}
 		local := int64(-1)
 		if c.local != nil {
 			local = c.local[g]
@@ -106,11 +112,19 @@ func (c *ChangeSet) ZeroRuns(fn func(Extent) error) error {
 // an index gives an error wrapping [ErrCorrupt]; the iterators' own errors
 // are returned wrapped.
 //
-// Memory does not grow with the volume, only with the change: about 20
-// bytes per changed block and 80 per distinct changed digest while
-// diffing, then 8 and 48 in the returned ChangeSet (the digest index is
-// dropped). Two manifests on disk are diffed a run at a time through
-// [Reader]s without loading either.
+// Two in-memory manifests ([Manifest.Iter] at its start on both sides) are
+// compared page by page: kinds and 4096-digest pages that are byte for byte
+// equal are skipped at memory speed, and only the pages that differ are
+// walked block by block. Two manifests on disk are diffed a run at a time
+// through [Reader]s without loading either.
+//
+// Memory does not grow with the volume, only with the change. While
+// diffing, each changed block costs about 8 bytes for its index, 32 for
+// its digest and 16 to 32 for the digest table (in-memory manifests: the
+// digests are gathered from the target after the walk); the returned
+// ChangeSet keeps 8 bytes per changed block and 32 per distinct digest,
+// plus 8 per distinct digest when some content repeats (the table is
+// dropped).
 func Diff(base, target Iterator) (*ChangeSet, error) {
 	bg, tg := base.Geometry(), target.Geometry()
 	if err := tg.Validate(); err != nil {
@@ -120,7 +134,7 @@ func Diff(base, target Iterator) (*ChangeSet, error) {
 		return nil, fmt.Errorf("blockdiff: diff: base has %d-byte blocks, target %d-byte blocks: compare manifests made with the same block size: %w",
 			bg.BlockSize, tg.BlockSize, ErrGeometry)
 	}
-	b := &builder{ids: newDigestIndex()}
+	b := &builder{}
 	b.cs.Geometry, b.cs.baseGeom = tg, bg
 	n, nb := tg.Blocks(), bg.Blocks()
 	b.cs.Stats.Blocks = n
@@ -137,30 +151,28 @@ func Diff(base, target Iterator) (*ChangeSet, error) {
 	} else if err := b.diffIters(base, target, n, nb); err != nil {
 		return nil, err
 	}
-	if b.err != nil {
-		return nil, b.err
+	if err := b.finish(); err != nil {
+		return nil, err
 	}
-	return b.finish(), nil
+	return &b.cs, nil
 }
 
+// builder collects a change set in two passes: the walk records the
+// changed indices (and, when streaming, their digests) and the zero runs;
+// finish then groups the digests, with a table sized once for the number
+// of changed blocks.
 type builder struct {
-	cs  ChangeSet
-	ids *digestIndex
-	err error    // set when the change set outgrows its 32-bit group ids
-	idx []int64  // changed indices, ascending
-	gid []uint32 // their groups
-	zr  Extent   // pending zero run
+	cs   ChangeSet
+	idx  []int64   // changed indices, ascending
+	cand []Digest  // their digests; nil when tm holds them
+	tm   *Manifest // in-memory target the digests are gathered from
+	zr   Extent    // pending zero run
 }
 
+// changed records target block i, of digest d, as changed.
 func (b *builder) changed(i int64, d *Digest) {
-	if len(b.ids.digests) >= maxGroups {
-		if b.err == nil {
-			b.err = fmt.Errorf("blockdiff: diff: more than %d distinct changed blocks at block %d: use a larger block size", maxGroups, i)
-		}
-		return
-	}
 	b.idx = append(b.idx, i)
-	b.gid = append(b.gid, b.ids.add(d))
+	b.cand = append(b.cand, *d)
 }
 
 // maxGroups bounds the distinct digests of a change set (group ids are 32
@@ -178,47 +190,79 @@ func (b *builder) zeroed(i int64) {
 	b.zr = Extent{First: i, Count: 1}
 }
 
-// diffManifests is the fast path for two in-memory manifests. It walks
-// page by page so the inner loop indexes plain slices.
+// kindBytes returns ks as bytes, for bytes.Equal and bytes.Count.
+func kindBytes(ks []Kind) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ks))), len(ks))
+}
+
+// digestBytes returns ds as bytes, for bytes.Equal (runtime.memequal, tens
+// of GB/s, instead of a compare per digest).
+func digestBytes(ds []Digest) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ds))), len(ds)*DigestSize)
+}
+
+// diffSpan is how many blocks diffManifests compares at once inside a page
+// that differs, before looking at single blocks.
+const diffSpan = 32
+
+// diffManifests is the fast path for two in-memory manifests. A page whose
+// kinds and digests are byte for byte equal on both sides is skipped; in a
+// page that differs, spans of diffSpan blocks are compared the same way,
+// and only spans that differ are walked block by block. It records changed
+// indices only: finish gathers their digests from tm.
 func (b *builder) diffManifests(bm, tm *Manifest) {
+	b.tm = tm
 	n, nb := int64(len(tm.kinds)), int64(len(bm.kinds))
-	var unchanged, zeros, holes int64
+	kb := kindBytes(tm.kinds)
+	b.cs.Stats.Zeros = int64(bytes.Count(kb, []byte{byte(Zero)}))
+	b.cs.Stats.Holes = int64(bytes.Count(kb, []byte{byte(Hole)}))
 	for lo := int64(0); lo < n; lo += digestPage {
 		hi := min(n, lo+digestPage)
 		tk, tp := tm.kinds[lo:hi], tm.pages[lo/digestPage]
-		var bk []Kind
-		var bp []Digest
-		if lo < nb {
-			bk, bp = bm.kinds[lo:min(hi, nb)], bm.pages[lo/digestPage]
-		}
-		for j, k := range tk {
-			bkj := Hole
-			if j < len(bk) {
-				bkj = bk[j]
+		if lo >= nb || hi > nb { // past the base's end the base is holes
+			var bk []Kind
+			var bp []Digest
+			if lo < nb {
+				bk, bp = bm.kinds[lo:nb], bm.pages[lo/digestPage]
 			}
-			if k == Data {
-				if bkj == Data && digestEq(&bp[j], &tp[j]) {
-					unchanged++
-				} else {
-					b.changed(lo+int64(j), &tp[j])
+			b.diffBlocks(lo, bk, tk[:len(bk)], bp, tp)
+			for j, k := range tk[len(bk):] {
+				if k == Data {
+					b.idx = append(b.idx, lo+int64(len(bk)+j))
 				}
+			}
+			continue
+		}
+		bk, bp := bm.kinds[lo:hi], bm.pages[lo/digestPage]
+		if bytes.Equal(kindBytes(bk), kindBytes(tk)) &&
+			(tp == nil || bp != nil && bytes.Equal(digestBytes(bp[:len(tk)]), digestBytes(tp[:len(tk)]))) {
+			continue // tp == nil: no data on either side
+		}
+		for s := 0; s < len(tk); s += diffSpan {
+			e := min(len(tk), s+diffSpan)
+			if bytes.Equal(kindBytes(bk[s:e]), kindBytes(tk[s:e])) &&
+				(tp == nil || bp != nil && bytes.Equal(digestBytes(bp[s:e]), digestBytes(tp[s:e]))) {
 				continue
 			}
-			if k == Zero {
-				zeros++
-			} else {
-				holes++
-			}
-			if bkj == Data {
-				b.zeroed(lo + int64(j))
-			} else {
-				unchanged++
-			}
+			b.diffBlocks(lo+int64(s), bk[s:e], tk[s:e], bp[s:min(len(bp), e)], tp[s:min(len(tp), e)])
 		}
 	}
-	b.cs.Stats.Unchanged += unchanged
-	b.cs.Stats.Zeros += zeros
-	b.cs.Stats.Holes += holes
+}
+
+// diffBlocks compares blocks lo, lo+1, ... of base (kinds bk, digest page
+// slice bp) and target (tk, tp), all the same length except a nil page
+// (no data on that side).
+func (b *builder) diffBlocks(lo int64, bk, tk []Kind, bp, tp []Digest) {
+	bk = bk[:len(tk)]
+	for j, k := range tk {
+		if k == Data {
+			if bk[j] != Data || !digestEq(&bp[j], &tp[j]) {
+				b.idx = append(b.idx, lo+int64(j))
+			}
+		} else if bk[j] == Data {
+			b.zeroed(lo + int64(j))
+		}
+	}
 }
 
 func (b *builder) diffIters(base, target Iterator, n, nb int64) error {
@@ -237,9 +281,7 @@ func (b *builder) diffIters(base, target Iterator, n, nb int64) error {
 			bk = be.Kind
 		}
 		if te.Kind == Data {
-			if bk == Data && be.Digest == te.Digest {
-				s.Unchanged++
-			} else {
+			if bk != Data || be.Digest != te.Digest {
 				b.changed(i, &te.Digest)
 			}
 			continue
@@ -251,8 +293,6 @@ func (b *builder) diffIters(base, target Iterator, n, nb int64) error {
 		}
 		if bk == Data {
 			b.zeroed(i)
-		} else {
-			s.Unchanged++
 		}
 	}
 	if err := drain(target, "diff", "target", n, n); err != nil {
@@ -294,38 +334,114 @@ func drain(it Iterator, op, side string, i, n int64) error {
 	return nil
 }
 
-// finish sorts the changed indices by group (a counting sort, stable so
-// each group stays ascending) and drops the digest index.
-func (b *builder) finish() *ChangeSet {
+// finish groups the changed blocks by digest and fills in the stats. The
+// digests are deduplicated in place (the distinct ones move to the front,
+// in order of first index) through a table sized once for all of them.
+// When every changed block is distinct, the common case, the changed
+// indices are the groups as they stand; otherwise a counting sort, stable
+// so each group stays ascending, orders them by group.
+func (b *builder) finish() error {
 	c := &b.cs
-	c.digests = b.ids.digests
 	if b.zr.Count > 0 {
 		c.zeros = append(c.zeros, b.zr)
 	}
 	for _, z := range c.zeros {
 		c.Stats.Zeroed += z.Count
 	}
-	c.Stats.Changed = int64(len(b.idx))
-	c.Stats.Distinct = int64(len(c.digests))
-	c.off = make([]int64, len(c.digests)+1)
-	for _, g := range b.gid {
-		c.off[g+1]++
+	cnt := len(b.idx)
+	c.Stats.Changed = int64(cnt)
+	c.Stats.Unchanged = c.Stats.Blocks - c.Stats.Changed - c.Stats.Zeroed
+	if cnt == 0 {
+		return nil
 	}
-	for g := range c.digests {
-		c.off[g+1] += c.off[g]
+	cand := b.cand
+	if b.tm != nil {
+		cand = make([]Digest, cnt)
 	}
-	c.byGroup = make([]int64, len(b.idx))
-	pos := make([]int64, len(c.digests))
-	copy(pos, c.off)
-	for k, g := range b.gid {
-		c.byGroup[pos[g]] = b.idx[k]
-		pos[g]++
+	x := newDigestIndex(cnt)
+	x.digests = cand[:0] // add appends in place: id <= k
+	var gid []uint32     // group of each changed block; nil while all are distinct
+	// The table is far larger than the caches, so the blocks go in batches:
+	// first gather the digests, hash them and load their table slots,
+	// loads that do not wait for each other, then insert them.
+	var hs [64]uint64
+	var touch uint64
+	for k0 := 0; k0 < cnt; k0 += len(hs) {
+		k1 := min(cnt, k0+len(hs))
+		for k := k0; k < k1; k++ {
+			if b.tm != nil {
+				i := b.idx[k]
+				cand[k] = b.tm.pages[i/digestPage][i%digestPage]
+			}
+			h := x.hash(&cand[k])
+			hs[k-k0] = h
+			touch += x.table[h&x.mask]
+		}
+		for k := k0; k < k1; k++ {
+			if len(x.digests) >= maxGroups {
+				return fmt.Errorf("blockdiff: diff: more than %d distinct changed blocks at block %d: use a larger block size", maxGroups, b.idx[k])
+			}
+			id := x.addHashed(&cand[k], hs[k-k0])
+			if gid == nil {
+				if int(id) == k {
+					continue
+				}
+				gid = make([]uint32, cnt)
+				for j := range k {
+					gid[j] = uint32(j)
+				}
+			}
+			gid[k] = id
+		}
 	}
-	for g := range c.digests {
-		c.Stats.Bytes += int64(c.Geometry.BlockLen(c.byGroup[c.off[g]]))
+	x.touched = touch
+	u := len(x.digests)
+	c.digests = x.digests
+	if cap(c.digests) > 2*u { // many repeats: give back the candidates' memory
+		c.digests = slices.Clone(c.digests)
 	}
-	b.idx, b.gid, b.ids = nil, nil, nil
-	return c
+	c.Stats.Distinct = int64(u)
+	first := b.idx // first[g] is group g's first index
+	if gid == nil {
+		c.byGroup = b.idx
+	} else {
+		// Count into off[g+1], sum into starts, place with off[g] as the
+		// cursor (it ends at group g's end), then shift back to starts.
+		c.off = make([]int64, u+1)
+		for _, g := range gid {
+			c.off[g+1]++
+		}
+		for g := range u {
+			c.off[g+1] += c.off[g]
+		}
+		c.byGroup = make([]int64, cnt)
+		for k, g := range gid {
+			c.byGroup[c.off[g]] = b.idx[k]
+			c.off[g]++
+		}
+		copy(c.off[1:], c.off[:u])
+		c.off[0] = 0
+		first = nil
+	}
+	// Every group's content is a full block except a short last block's.
+	c.Stats.Bytes = int64(u) * int64(c.Geometry.BlockSize)
+	if last := c.Geometry.Blocks() - 1; b.idx[cnt-1] == last {
+		g := cnt - 1
+		if gid != nil {
+			g = int(gid[cnt-1])
+		}
+		f := int64(-1)
+		if first != nil {
+			f = first[g]
+		} else {
+			f = c.byGroup[c.off[g]]
+		}
+		if f == last {
+			c.Stats.Bytes -= int64(c.Geometry.BlockSize - c.Geometry.BlockLen(last))
+		}
+	}
+	b.idx, b.cand, b.tm = nil, nil, nil
+	return nil
 }
 
 // FindLocal walks base again (an iterator over the same base given to
@@ -349,8 +465,7 @@ func (c *ChangeSet) FindLocal(base Iterator) error {
 			touched[i/64] |= 1 << (i % 64)
 		}
 	}
-	ids := &digestIndex{seed: maphash.MakeSeed(), digests: c.digests}
-	ids.resize(max(1<<10, 1<<bits.Len(uint(2*len(c.digests)))))
+	ids := indexOf(c.digests)
 	local := make([]int64, len(c.digests))
 	for g := range local {
 		local[g] = -1

@@ -136,9 +136,7 @@ func (b *builder) diffRuns(bc, tc *runCursor) error {
 		case tc.k == Data && bk == Data:
 			td, bd := tc.digs[:cnt], bc.digs[:cnt]
 			for j := range td {
-				if digestEq(&td[j], &bd[j]) {
-					s.Unchanged++
-				} else {
+				if !digestEq(&td[j], &bd[j]) {
 					b.changed(i+int64(j), &td[j])
 				}
 			}
@@ -154,8 +152,6 @@ func (b *builder) diffRuns(bc, tc *runCursor) error {
 			}
 			if bk == Data {
 				b.zeroRun(Extent{First: i, Count: cnt})
-			} else {
-				s.Unchanged += cnt
 			}
 		}
 		tc.skip(cnt)
