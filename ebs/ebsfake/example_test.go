@@ -71,3 +71,40 @@ func Example() {
 	// complete: pending
 	// then: completed 1 block
 }
+
+// ExampleServer_AddFault fails the first PutSnapshotBlock with a 500; the Go SDK's standard
+// retryer sends it again and the block is stored once.
+func ExampleServer_AddFault() {
+	srv, err := ebsfake.New(ebsfake.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	ctx := context.Background()
+	client := ebs.New(ebs.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(hs.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+	})
+	start, err := client.StartSnapshot(ctx, &ebs.StartSnapshotInput{VolumeSize: aws.Int64(1)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.AddFault(ebsfake.Rule{Op: ebsfake.OpPutSnapshotBlock, SnapshotID: *start.SnapshotId, Nth: 1, Fault: ebsfake.FaultInternal})
+
+	data := make([]byte, ebsfake.BlockSize)
+	data[0] = 1
+	sum := sha256.Sum256(data)
+	_, err = client.PutSnapshotBlock(ctx, &ebs.PutSnapshotBlockInput{
+		SnapshotId: start.SnapshotId, BlockIndex: aws.Int32(7), BlockData: bytes.NewReader(data),
+		DataLength: aws.Int32(ebsfake.BlockSize), Checksum: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		ChecksumAlgorithm: types.ChecksumAlgorithmChecksumAlgorithmSha256,
+	})
+	st := srv.Stats()
+	fmt.Println("put error:", err)
+	fmt.Println("put requests:", st.Requests[ebsfake.OpPutSnapshotBlock], "faults:", st.Faults, "stored:", st.BlocksStored)
+	// Output:
+	// put error: <nil>
+	// put requests: 2 faults: 1 stored: 1
+}

@@ -479,7 +479,9 @@ func (s *Server) parsePage(r *http.Request, op byte, a, b string, now time.Time)
 	return pa, nil
 }
 
-// readable returns the completed snapshot id or the error to send. Callers hold s.mu.
+// readable returns a shallow copy of the completed snapshot id, or the error to send. The
+// copy's view and indexes may be read without s.mu: they are replaced, never modified.
+// Callers hold s.mu.
 func (s *Server) readable(id string, now time.Time) (*snapshot, *apiError) {
 	if e := checkSnapshotID(id); e != nil {
 		return nil, e
@@ -492,7 +494,8 @@ func (s *Server) readable(id string, now time.Time) (*snapshot, *apiError) {
 		return nil, validation(ReasonInvalidSnapshotID, "The snapshot '%s' is %s; only completed snapshots can be read", id, stateWord(sn))
 	}
 	s.ensureView(sn)
-	return sn, nil
+	cp := *sn
+	return &cp, nil
 }
 
 type listBlock struct {
@@ -524,7 +527,7 @@ func (s *Server) listSnapshotBlocks(w http.ResponseWriter, r *http.Request, id s
 	}
 	expiry := now.Add(blockTokenTTL)
 	resp := listBlocksResponse{Blocks: []listBlock{}, ExpiryTime: epoch(expiry), VolumeSize: sn.volumeSize, BlockSize: BlockSize}
-	idx := sn.indexes // immutable once completed
+	idx := sn.indexes
 	i := sort.Search(len(idx), func(k int) bool { return idx[k] >= pa.cursor })
 	end := min(len(idx), i+pa.max)
 	for _, bi := range idx[i:end] {

@@ -65,7 +65,8 @@ func (s *Server) refresh(sn *snapshot, now time.Time) {
 	}
 }
 
-// setCompleted marks sn completed and builds its view. Callers hold s.mu.
+// setCompleted marks sn completed and builds its view. It assigns a new map and slice and
+// never modifies the old ones, which readers may hold (see readable). Callers hold s.mu.
 func (s *Server) setCompleted(sn *snapshot) {
 	sn.status, sn.progress = StatusCompleted, 100
 	var base map[int32]*block
