@@ -139,7 +139,7 @@ func TestSinkIncremental(t *testing.T) {
 	v1 := blockdifftest.Volume(4, g, 0, 0)
 	res1, s1, _ := roundTrip(t, r, v1, fastSink(g.Size), replicate.Options{})
 	v2 := bytes.Clone(v1)
-	clear(v2[3*ebs.BlockSize : 5*ebs.BlockSize])                  // 3, 4 become zero
+	clear(v2[3*ebs.BlockSize : 5*ebs.BlockSize])                        // 3, 4 become zero
 	copy(v2[10*ebs.BlockSize:], bytes.Repeat([]byte{7}, ebs.BlockSize)) // 10 changes
 	so := fastSink(g.Size)
 	so.ParentSnapshotID = s1.SnapshotID()
