@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -185,6 +186,79 @@ func TestJournalResumeLanes(t *testing.T) {
 			}
 			if !bytes.Equal(mem.Bytes(), newData) {
 				t.Errorf("target differs from the source after resume")
+			}
+		})
+	}
+}
+
+// askSink is a refSink that records the HasDigests calls.
+type askSink struct {
+	refSink
+	calls, asked atomic.Int64
+	most         atomic.Int64
+}
+
+func (a *askSink) HasDigests(ctx context.Context, ds []blockdiff.Digest, has []bool) error {
+	a.calls.Add(1)
+	a.asked.Add(int64(len(ds)))
+	for {
+		m := a.most.Load()
+		if int64(len(ds)) <= m || a.most.CompareAndSwap(m, int64(len(ds))) {
+			break
+		}
+	}
+	return a.refSink.HasDigests(ctx, ds, has)
+}
+
+// TestStreamingReferences: in the streaming plans a store sink is asked
+// about each task's changed digests in one call, and content it holds is
+// recorded by reference, not sent.
+func TestStreamingReferences(t *testing.T) {
+	b6 := newData[6*testBS : 7*testBS]
+	b1 := newData[1*testBS : 2*testBS]
+	for _, tc := range []struct {
+		name                 string
+		base                 bool
+		lanes                int
+		written, refs, asked int64
+	}{
+		{"hash-base lanes=1", true, 1, 5, 1, 6},
+		{"hash-base lanes=4", true, 4, 5, 1, 6},
+		{"full lanes=4", false, 4, 58, 2, 60},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := prefilled(t, oldData)
+			known := map[blockdiff.Digest][]byte{sum256(b6): b6}
+			if !tc.base {
+				known[sum256(b1)] = b1
+			}
+			dst := &askSink{refSink: refSink{writeOnly{mem}, mem, known}}
+			opts := Options{Concurrency: 2, lanes: tc.lanes, Zero: ZeroAlways}
+			if tc.base {
+				opts.Base = manifestOf(t, oldData)
+			}
+			res, err := Run(context.Background(), memSource(t, newData), dst, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := res.Stats
+			if s.Written != tc.written || s.Referenced != tc.refs {
+				t.Errorf("written %d, referenced %d; want %d, %d", s.Written, s.Referenced, tc.written, tc.refs)
+			}
+			if got := dst.asked.Load(); got != tc.asked {
+				t.Errorf("digests asked: got %d, want %d (each changed data block once)", got, tc.asked)
+			}
+			if tc.lanes > 1 && dst.most.Load() < 2 {
+				t.Errorf("largest HasDigests call: got %d digests, want batches of up to %d", dst.most.Load(), tc.lanes)
+			}
+			if got, want := s.BytesWritten, (tc.written+s.Zeroed)*testBS; got != want {
+				t.Errorf("bytes written: got %d, want %d (referenced blocks are not sent)", got, want)
+			}
+			if !bytes.Equal(mem.Bytes(), newData) {
+				t.Errorf("target differs from the source")
+			}
+			if tot := statsTotal(s); tot != nBlocks {
+				t.Errorf("blocks accounted: got %d, want %d", tot, nBlocks)
 			}
 		})
 	}

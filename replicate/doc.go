@@ -24,8 +24,11 @@
 //     is a [blockdiff.Haser] and [blockdiff.Referencer] (a store) that
 //     already holds the content, it is recorded by reference without being
 //     read (Stats.Referenced). Streaming plans read every block anyway and
-//     write it from the buffer in hand; they do not dedupe within the run
-//     (a store sink dedupes by digest itself).
+//     write it from the buffer in hand; they do not dedupe within the run,
+//     but when the sink is a store they ask it about the changed digests
+//     of each task (up to [hashing.Lanes] consecutive blocks) with one
+//     HasDigests call and record the contents it holds by reference
+//     instead of sending them (Stats.Referenced).
 //   - zero policy: which zero blocks a full copy may leave out
 //     ([ZeroPolicy]); the safe default zeroes them unless the sink reports
 //     [UnwrittenZero].

@@ -79,6 +79,13 @@ type slab struct {
 	data    [][]byte           // the non-zero blocks, for SumBatch
 	pos     []int              // their positions in the task
 	sums    [][hashing.Size]byte
+
+	// For a sink that is a Haser and Referencer: the digests of the task
+	// asked about in one HasDigests call, the answers, and per block of
+	// the task whether the sink already holds its content.
+	ask  []blockdiff.Digest
+	has  []bool
+	held []bool
 }
 
 // hash sets s.kinds and s.digests for the blocks bs (views of s.bufs): a
@@ -125,6 +132,9 @@ func newBufPool(n, lanes, size int) *bufPool {
 			data:    make([][]byte, 0, lanes),
 			pos:     make([]int, 0, lanes),
 			sums:    make([][hashing.Size]byte, lanes),
+			ask:     make([]blockdiff.Digest, 0, lanes),
+			has:     make([]bool, lanes),
+			held:    make([]bool, lanes),
 		}
 		for k := range s.bufs {
 			s.bufs[k] = make([]byte, size)

@@ -437,6 +437,9 @@ func (e *engine) doBlocks(ctx context.Context, s *slab, first int64, count int, 
 		}
 	}
 	e.hashSlab(s, first, count)
+	if err := e.askHeld(ctx, s, first, count); err != nil {
+		return err
+	}
 	for k := range count {
 		i := first + int64(k)
 		n := e.geom.BlockLen(i)
@@ -445,6 +448,11 @@ func (e *engine) doBlocks(ctx context.Context, s *slab, first int64, count int, 
 		switch {
 		case e.base != nil && e.targetHolds(i, r.kind, r.digest):
 			r.act = actSkipUnchanged
+		case r.kind == blockdiff.Data && s.held[k]:
+			if err := e.referer.WriteRef(ctx, i, r.digest); err != nil {
+				return blockErr("write", "sink", i, err)
+			}
+			r.act = actReferenced
 		case r.kind == blockdiff.Data:
 			if err := e.write(ctx, i, b, r.digest); err != nil {
 				return err
@@ -462,6 +470,40 @@ func (e *engine) doBlocks(ctx context.Context, s *slab, first int64, count int, 
 		if err := send(r); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// askHeld sets s.held for the count blocks from first: when the sink is a
+// store ([blockdiff.Haser] and [blockdiff.Referencer]), whether it already
+// holds the content of each data block the target needs, found with one
+// HasDigests call for the whole task; otherwise all false.
+func (e *engine) askHeld(ctx context.Context, s *slab, first int64, count int) error {
+	held := s.held[:count]
+	clear(held)
+	if e.haser == nil {
+		return nil
+	}
+	s.ask = s.ask[:0]
+	s.pos = s.pos[:0]
+	for k := range count {
+		i := first + int64(k)
+		if s.kinds[k] != blockdiff.Data || (e.base != nil && e.targetHolds(i, s.kinds[k], s.digests[k])) {
+			continue
+		}
+		s.ask = append(s.ask, s.digests[k])
+		s.pos = append(s.pos, k)
+	}
+	if len(s.ask) == 0 {
+		return nil
+	}
+	has := s.has[:len(s.ask)]
+	clear(has)
+	if err := e.haser.HasDigests(ctx, s.ask, has); err != nil {
+		return blockErr("has", "sink", first+int64(s.pos[0]), err)
+	}
+	for x, k := range s.pos {
+		held[k] = has[x]
 	}
 	return nil
 }
