@@ -614,7 +614,7 @@ func printTable(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintf(w, "\nmedian of %d run(s); store = size after the step (sum of object sizes), added = by this step\n", rep.Runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "tool\tstep\twall s\tCPU s\tpeak RSS\tstore\tstore du\tadded\tobjects\tnew objects\trequests\tidentical\t\n")
+	fmt.Fprintf(tw, "tool\tstep\twall s\tCPU s\tpeak RSS\twchar\tstore\tstore du\tadded\tobjects\tnew objects\trequests\tidentical\t\n")
 	for _, s := range rep.Median {
 		req, ident := "-", "-"
 		if s.Requests != nil {
@@ -626,8 +626,8 @@ func printTable(w io.Writer, rep *Report) {
 				ident += fmt.Sprintf(" (%d blocks written)", *s.Written)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n", s.Tool, s.Step,
-			s.Usage.WallSeconds, s.Usage.CPUSeconds, bench.FormatSize(s.Usage.MaxRSS),
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n", s.Tool, s.Step,
+			s.Usage.WallSeconds, s.Usage.CPUSeconds, bench.FormatSize(s.Usage.MaxRSS), bench.FormatSize(s.Usage.WChar),
 			bench.FormatSize(s.Store.Bytes), bench.FormatSize(s.Store.Allocated), bench.FormatSize(s.Added.Bytes),
 			s.Store.Files, s.Added.Files, req, ident)
 	}
