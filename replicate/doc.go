@@ -39,13 +39,16 @@
 // With [Options.Journal] set, every completed block (written, zeroed,
 // copied or found unchanged) is appended to the journal with its resulting
 // kind and digest, each record closed by a CRC so that a torn tail left by
-// a kill is ignored. Records are fsynced every 256 blocks or every second.
-// When the sink is a [Syncer], records wait in memory and the sink is
-// synced before each journal fsync, so the journal never claims a block a
-// power loss could undo. Otherwise each record is written at once (a
-// killed process loses none), and after a power loss the journal may name
-// up to a second of blocks whose data never reached the disk: after a
-// crash of the machine, resume with [VerifyAll], or use a syncing sink.
+// a kill is ignored. Each record is written at once, so a killed process
+// loses none, and records are fsynced every 256 blocks or every second.
+// When the sink is a [Syncer], the sink is synced before each journal
+// fsync and a marker then covers the records before it; records after the
+// last marker are trusted only in the same boot of the machine (Linux
+// boot_id), where the page cache still holds their data, and dropped after
+// a reboot, so the journal never claims a block a power loss could undo.
+// Without a syncing sink, after a power loss the journal may name up to a
+// second of blocks whose data never reached the disk: after a crash of the
+// machine, resume with [VerifyAll], or use a syncing sink.
 // The journal's header names the plan: plan kind, source and target
 // IDs ([Identifier], or the path of a file adapter), the base manifest ID,
 // the source geometry and a source fingerprint ([Fingerprinter], or a file

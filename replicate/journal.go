@@ -3,6 +3,7 @@ package replicate
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,17 @@ import (
 // found unchanged) with their resulting kind and digest. A torn or corrupt
 // tail (a kill mid-write, a power loss) ends the valid part; it is cut off
 // and the run redoes those blocks.
+//
+// With a syncing sink (strict mode) two more records appear: a boot record
+// (action actBoot, digest = SHA-256 of the kernel's boot ID) when a run
+// starts appending, and a sync marker (actSynced) each time the sink was
+// synced after the records before it were written. Records are written at
+// once in both modes, so a killed process loses nothing it reported; in
+// strict mode the records after the last marker of a run are applied only
+// when that run's boot is the current one (the page cache still holds
+// their data); after a reboot they are dropped, since a power loss may have
+// undone their data. Records before any boot record were written without
+// a syncing sink and are applied as they are.
 const (
 	journalFormat = 1
 	journalMagic  = "blockferry journal v1\n"
@@ -83,8 +95,8 @@ type journal struct {
 	path     string
 	f        *os.File
 	syncer   Syncer // the sink, when it can sync
-	strict   bool   // hold records until the sink is synced (syncer != nil)
-	buf      []byte // records not yet written (strict) or scratch
+	strict   bool   // mark the records the sink's syncs cover (syncer != nil)
+	buf      []byte // scratch for one record
 	pending  int    // records since the last fsync
 	lastSync time.Time
 	closed   bool
@@ -95,17 +107,35 @@ type journal struct {
 // valid record, a torn tail is cut off, and appending continues after it.
 // A journal for another plan is refused with ErrJournalMismatch.
 func openJournal(path string, id planIdentity, blocks int64, dst blockdiff.Sink, apply func(journalRecord)) (*journal, error) {
+	return openJournalBoot(path, id, blocks, dst, bootID(), apply)
+}
+
+// bootID names the running boot of the machine: the SHA-256 of Linux's
+// random boot_id, or zero (unknown, never equal) elsewhere.
+func bootID() blockdiff.Digest {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil || len(b) == 0 {
+		return blockdiff.Digest{}
+	}
+	return sha256.Sum256(b)
+}
+
+// openJournalBoot is openJournal in boot boot (tests pass others).
+func openJournalBoot(path string, id planIdentity, blocks int64, dst blockdiff.Sink, boot blockdiff.Digest, apply func(journalRecord)) (*journal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("replicate: open journal: %w", err)
 	}
-	j := &journal{path: path, f: f, lastSync: time.Now(), buf: make([]byte, 0, journalBatch*recSize)}
+	j := &journal{path: path, f: f, lastSync: time.Now(), buf: make([]byte, 0, recSize)}
 	if s, ok := dst.(Syncer); ok {
 		j.syncer, j.strict = s, true
 	}
-	fresh, err := j.load(id, blocks, apply)
+	fresh, err := j.load(id, blocks, boot, apply)
 	if err == nil && fresh {
 		err = j.writeHeader(id)
+	}
+	if err == nil && j.strict {
+		err = j.write(&result{index: 0, count: 1, act: actBoot, digest: boot})
 	}
 	if err != nil {
 		f.Close()
@@ -116,7 +146,7 @@ func openJournal(path string, id planIdentity, blocks int64, dst blockdiff.Sink,
 
 // load reads an existing journal; fresh reports that there was none (or
 // only a torn header) and a header must be written.
-func (j *journal) load(id planIdentity, blocks int64, apply func(journalRecord)) (fresh bool, err error) {
+func (j *journal) load(id planIdentity, blocks int64, boot blockdiff.Digest, apply func(journalRecord)) (fresh bool, err error) {
 	r := bufio.NewReaderSize(j.f, 64<<10)
 	magic, err := r.ReadString('\n')
 	if err == io.EOF && strings.HasPrefix(journalMagic, magic) {
@@ -144,7 +174,21 @@ func (j *journal) load(id planIdentity, blocks int64, apply func(journalRecord))
 			j.path, d, ErrJournalMismatch)
 	}
 	valid := int64(len(magic) + len(line))
-	var rec [recSize]byte
+	var (
+		rec     [recSize]byte
+		legacy  = true // no boot record yet: written without a syncing sink
+		segBoot blockdiff.Digest
+		pending []journalRecord // strict records not yet covered by a marker
+	)
+	// endSegment applies or drops the uncovered tail of a strict run.
+	endSegment := func() {
+		if segBoot == boot && boot != (blockdiff.Digest{}) {
+			for _, p := range pending {
+				apply(p)
+			}
+		}
+		pending = pending[:0]
+	}
 	for {
 		if _, err := io.ReadFull(r, rec[:]); err != nil {
 			break // end, or a torn tail
@@ -153,9 +197,23 @@ func (j *journal) load(id planIdentity, blocks int64, apply func(journalRecord))
 		if !ok {
 			break // corrupt tail: everything after it is ignored
 		}
-		apply(jr)
 		valid += recSize
+		switch {
+		case jr.act == actBoot:
+			endSegment()
+			legacy, segBoot = false, jr.digest
+		case jr.act == actSynced:
+			for _, p := range pending {
+				apply(p)
+			}
+			pending = pending[:0]
+		case legacy:
+			apply(jr)
+		default:
+			pending = append(pending, jr)
+		}
 	}
+	endSegment()
 	if err := j.f.Truncate(valid); err != nil {
 		return false, fmt.Errorf("replicate: cut the torn tail of journal %s: %w", j.path, err)
 	}
@@ -213,46 +271,53 @@ func decodeRecord(rec *[recSize]byte, blocks int64) (journalRecord, bool) {
 		act:   action(rec[13]),
 	}
 	copy(r.digest[:], rec[14:])
+	if r.act == actSynced || r.act == actBoot {
+		return r, true
+	}
 	if r.index < 0 || r.count <= 0 || r.index+r.count > blocks || r.kind > blockdiff.Hole || r.act > actHashed {
 		return journalRecord{}, false
 	}
 	return r, true
 }
 
-// append records r. Without a syncing sink the record is written at once
-// (a killed process loses nothing it reported) and fsynced in batches; with
-// one, records wait for the batch, when the sink is synced first, so the
-// journal never gets ahead of durable data.
+// append records r, written at once (a killed process loses nothing it
+// reported) and fsynced in batches: every journalBatch records or
+// journalEvery.
 func (j *journal) append(ctx context.Context, r *result) error {
-	j.buf = encodeRecord(j.buf, r)
-	j.pending++
-	if !j.strict {
-		if _, err := j.f.Write(j.buf); err != nil {
-			return fmt.Errorf("replicate: write journal %s: %w", j.path, err)
-		}
-		j.buf = j.buf[:0]
+	if err := j.write(r); err != nil {
+		return err
 	}
+	j.pending++
 	if j.pending >= journalBatch || time.Since(j.lastSync) >= journalEvery {
 		return j.sync(ctx)
 	}
 	return nil
 }
 
-// sync makes every appended record durable.
+// write appends one record to the file.
+func (j *journal) write(r *result) error {
+	j.buf = encodeRecord(j.buf[:0], r)
+	if _, err := j.f.Write(j.buf); err != nil {
+		return fmt.Errorf("replicate: write journal %s: %w", j.path, err)
+	}
+	return nil
+}
+
+// sync makes every appended record durable. With a syncing sink the sink
+// is synced first and a marker then says the records before it are
+// covered, so that after a reboot the journal never claims a block a
+// power loss could undo.
 func (j *journal) sync(ctx context.Context) error {
-	if j.closed || (j.pending == 0 && len(j.buf) == 0) {
+	if j.closed || j.pending == 0 {
 		return nil
 	}
 	if j.syncer != nil {
 		if err := j.syncer.Sync(ctx); err != nil {
 			return fmt.Errorf("replicate: sync target before journal: %w", err)
 		}
-	}
-	if len(j.buf) > 0 {
-		if _, err := j.f.Write(j.buf); err != nil {
-			return fmt.Errorf("replicate: write journal %s: %w", j.path, err)
+		if err := j.write(&result{index: 0, count: 1, act: actSynced}); err != nil {
+			return err
 		}
-		j.buf = j.buf[:0]
 	}
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("replicate: sync journal %s: %w", j.path, err)

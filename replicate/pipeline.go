@@ -36,6 +36,8 @@ const (
 	actCopied
 	actReferenced
 	actHashed
+	actSynced // journal only: the sink was synced; the records before it are durable
+	actBoot   // journal only: a run started appending, in the boot named by the digest
 )
 
 // task is one unit of work, passed by value so that the steady state does
