@@ -3,9 +3,11 @@ package ebs_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -288,4 +290,81 @@ func TestSinkOptionsRefused(t *testing.T) {
 		t.Errorf("NewSnapshot on an unknown parent: got %v, want ErrNotFound", err)
 	}
 	_ = context.Background
+}
+
+// TestSinkResumeWithoutEC2 continues a pending snapshot found by replaying
+// StartSnapshot with the recorded client token, and checks that the state
+// file's records survive a torn last line.
+func TestSinkResumeWithoutEC2(t *testing.T) {
+	r := newRegion(t, "us-east-1", ebsfake.Options{StrictComplete: true}, fastClient)
+	g := blockdiff.Geometry{Size: 3*ebs.BlockSize + 10, BlockSize: ebs.BlockSize}
+	vol := blockdifftest.Volume(41, g, 0, 0)
+	m, err := blockdiff.NewManifest(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	so := ebs.SinkOptions{Size: g.Size, StatePath: filepath.Join(t.TempDir(), "state"), ClientToken: "token-1"}
+	write := func(s *ebs.Sink, i int64) {
+		t.Helper()
+		b := vol[g.Offset(i):min(g.Offset(i+1), g.Size)]
+		d := blockdiff.Digest(sha256.Sum256(b))
+		if err := s.WriteBlock(r.ctx, i, b, d); err != nil {
+			t.Fatalf("WriteBlock(%d): %v", i, err)
+		}
+		if err := m.Set(i, blockdiff.Data, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s1, err := ebs.NewSnapshot(r.ctx, r.c.EBS, nil, so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(s1, 0)
+	write(s1, 3) // the short last block, padded
+	if err := s1.Sync(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(s1, 1) // put but never synced: the next run does not know it
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(so.StatePath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("p 2") // torn record
+	f.Close()
+
+	s2, err := ebs.NewSnapshot(r.ctx, r.c.EBS, nil, so)
+	if err != nil {
+		t.Fatalf("NewSnapshot again: %v", err)
+	}
+	if !s2.Resumed() || s2.SnapshotID() != s1.SnapshotID() {
+		t.Fatalf("got resumed %v, snapshot %s; want true, %s", s2.Resumed(), s2.SnapshotID(), s1.SnapshotID())
+	}
+	write(s2, 1)
+	write(s2, 2)
+	if err := s2.Commit(r.ctx, m); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if info, _ := r.srv.Snapshot(s2.SnapshotID()); info.Status != ebsfake.StatusCompleted || info.WrittenBlocks != 4 {
+		t.Fatalf("snapshot: got %s (%s) with %d blocks, want completed with 4", info.Status, info.StatusMessage, info.WrittenBlocks)
+	}
+	if err := s2.WriteBlock(r.ctx, 0, vol[:ebs.BlockSize], blockdiff.Digest{}); !errors.Is(err, blockdiff.ErrClosed) {
+		t.Errorf("WriteBlock after Commit: got %v, want ErrClosed", err)
+	}
+	back, err := ebs.OpenSnapshot(r.ctx, r.c.EBS, s2.SnapshotID(), ebs.SourceOptions{Size: g.Size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := firstDiff(readAll(t, back), vol, ebs.BlockSize); d != -1 {
+		t.Fatalf("read back: block %d differs", d)
+	}
+	// The completed snapshot's token cannot be continued.
+	if err := os.WriteFile(so.StatePath, []byte(`{"format":"blockferry-ebs-sink/1","snapshot_id":"`+s2.SnapshotID()+`","client_token":"token-1","size":`+strconv.FormatInt(g.Size, 10)+`,"volume_size_gib":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ebs.NewSnapshot(r.ctx, r.c.EBS, nil, so); err == nil || !strings.Contains(err.Error(), "no longer pending") {
+		t.Errorf("NewSnapshot on a completed snapshot's token: got %v, want a no-longer-pending error", err)
+	}
 }
