@@ -368,3 +368,20 @@ func TestSinkResumeWithoutEC2(t *testing.T) {
 		t.Errorf("NewSnapshot on a completed snapshot's token: got %v, want a no-longer-pending error", err)
 	}
 }
+
+// TestSinkEncryptionByDefault: an account that encrypts every snapshot
+// makes the sink write zeros although Encrypted was not asked for.
+func TestSinkEncryptionByDefault(t *testing.T) {
+	r := newRegion(t, "us-east-1", ebsfake.Options{EncryptionByDefault: true}, fastClient)
+	s, err := ebs.NewSnapshot(r.ctx, r.c.EBS, nil, ebs.SinkOptions{Size: ebs.GiB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if info, _ := r.srv.Snapshot(s.SnapshotID()); !info.Encrypted {
+		t.Fatalf("the fake did not encrypt by default: %+v", info)
+	}
+	if s.UnwrittenZero() {
+		t.Error("UnwrittenZero of a snapshot encrypted by default: got true, want false")
+	}
+}

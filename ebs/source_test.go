@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsebs "github.com/aws/aws-sdk-go-v2/service/ebs"
+	"github.com/aws/aws-sdk-go-v2/service/ebs/types"
 
 	"github.com/blockferry/blockferry/blockdiff"
 	"github.com/blockferry/blockferry/blockdifftest"
@@ -234,5 +235,49 @@ func TestChangesSince(t *testing.T) {
 		if !errors.Is(err, blockdiff.ErrUnrelated) {
 			t.Errorf("ChangesSince(%q): got %v, want ErrUnrelated", base, err)
 		}
+	}
+}
+
+// dropper adds a block to every ListChangedBlocks answer that only the
+// first snapshot has (FirstBlockToken only), as the service reports a block
+// the second snapshot no longer holds.
+type dropper struct {
+	ebs.EBSAPI
+	index int32
+}
+
+func (d dropper) ListChangedBlocks(ctx context.Context, in *awsebs.ListChangedBlocksInput, fns ...func(*awsebs.Options)) (*awsebs.ListChangedBlocksOutput, error) {
+	out, err := d.EBSAPI.ListChangedBlocks(ctx, in, fns...)
+	if err == nil && out.NextToken == nil {
+		out.ChangedBlocks = append(out.ChangedBlocks, types.ChangedBlock{BlockIndex: aws.Int32(d.index), FirstBlockToken: aws.String("AAAA")})
+	}
+	return out, err
+}
+
+// TestChangesSinceDropped: a block only the base has is listed as changed
+// and reads as zeros, without a GetSnapshotBlock.
+func TestChangesSinceDropped(t *testing.T) {
+	r := newRegion(t, "us-east-1", ebsfake.Options{}, fastClient)
+	blk := bytes.Repeat([]byte{3}, ebs.BlockSize)
+	parent := r.seed(1, "", blk, false)
+	child := r.seed(1, parent, nil, false)
+	src, err := ebs.OpenSnapshot(r.ctx, dropper{r.c.EBS, 9}, child, ebs.SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []blockdiff.Extent
+	if err := src.ChangesSince(r.ctx, "ebs:"+parent, func(x blockdiff.Extent) error { got = append(got, x); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != (blockdiff.Extent{First: 9, Count: 1}) {
+		t.Errorf("ChangesSince: got %v, want [{9 1}]", got)
+	}
+	gets := r.srv.Stats().Requests[ebsfake.OpGetSnapshotBlock]
+	buf := bytes.Repeat([]byte{0xFF}, ebs.BlockSize)
+	if _, err := src.ReadBlock(r.ctx, 9, buf); err != nil || !bytes.Equal(buf, make([]byte, ebs.BlockSize)) {
+		t.Errorf("dropped block 9: err %v, zeros %v; want nil, true", err, bytes.Equal(buf, make([]byte, ebs.BlockSize)))
+	}
+	if n := r.srv.Stats().Requests[ebsfake.OpGetSnapshotBlock] - gets; n != 0 {
+		t.Errorf("GetSnapshotBlock calls for a dropped block: got %d, want 0", n)
 	}
 }

@@ -135,3 +135,55 @@ func TestRetryer(t *testing.T) {
 		t.Error("NewClientsFromConfig without a region: got nil error")
 	}
 }
+
+// TestTransientFaults injects one of each retryable failure the EBS
+// documentation names; the copy finishes without surfacing any.
+func TestTransientFaults(t *testing.T) {
+	r := newRegion(t, "us-east-1", ebsfake.Options{StrictComplete: true}, fastClient)
+	readFail := ebsfake.Fault{Status: 400, Type: ebsfake.ErrValidation, Message: "Failed to read block data", Reason: "INVALID_PARAMETER_VALUE"}
+	r.srv.AddFault(ebsfake.Rule{Op: ebsfake.OpStartSnapshot, Nth: 1, Fault: ebsfake.Fault{Status: 400, Type: "ConcurrentLimitExceededException", Message: "too many pending snapshots"}})
+	r.srv.AddFault(ebsfake.Rule{Op: ebsfake.OpPutSnapshotBlock, Nth: 1, Fault: ebsfake.FaultInternal})
+	r.srv.AddFault(ebsfake.Rule{Op: ebsfake.OpPutSnapshotBlock, Nth: 2, Fault: readFail})
+	r.srv.AddFault(ebsfake.Rule{Op: ebsfake.OpPutSnapshotBlock, Nth: 3, Fault: ebsfake.FaultDrop})
+	r.srv.AddFault(ebsfake.Rule{Op: ebsfake.OpGetSnapshotBlock, Nth: 1, Fault: ebsfake.FaultThrottle})
+	r.srv.AddFault(ebsfake.Rule{Op: ebsfake.OpCompleteSnapshot, Nth: 1, Fault: ebsfake.FaultUnavailable})
+	g := blockdiff.Geometry{Size: 8 * ebs.BlockSize, BlockSize: ebs.BlockSize}
+	vol := blockdifftest.Volume(14, g, 0, 0)
+	_, snk, got := roundTrip(t, r, vol, fastSink(g.Size), replicate.Options{Concurrency: 1})
+	if d := firstDiff(got, vol, ebs.BlockSize); d != -1 {
+		t.Fatalf("read back: block %d differs", d)
+	}
+	if st := r.srv.Stats(); st.Faults != 6 {
+		t.Errorf("faults served: got %d, want 6", st.Faults)
+	}
+	if n := len(r.srv.Snapshots()); n != 1 {
+		t.Errorf("snapshots: got %d, want 1 (the retried StartSnapshot kept its client token)", n)
+	}
+	if info, _ := r.srv.Snapshot(snk.SnapshotID()); info.Status != ebsfake.StatusCompleted {
+		t.Errorf("snapshot: got %s (%s), want completed", info.Status, info.StatusMessage)
+	}
+}
+
+// TestHungService: a fake that never answers in time fails each attempt
+// after AttemptTimeout, and the run ends with an error soon after.
+func TestHungService(t *testing.T) {
+	co := fastClient
+	co.MaxAttempts, co.AttemptTimeout = 2, 150*time.Millisecond
+	r := newRegion(t, "us-east-1", ebsfake.Options{}, co)
+	g := blockdiff.Geometry{Size: 2 * ebs.BlockSize, BlockSize: ebs.BlockSize}
+	src, _ := source.NewMemory(blockdifftest.Volume(15, g, 0, 0), ebs.BlockSize)
+	snk, err := ebs.NewSnapshot(r.ctx, r.c.EBS, nil, fastSink(g.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snk.Close()
+	r.srv.AddFault(ebsfake.Rule{Op: ebsfake.OpPutSnapshotBlock, Fault: ebsfake.Fault{Delay: time.Second}})
+	start := time.Now()
+	_, err = replicate.Run(r.ctx, src, snk, replicate.Options{Concurrency: 1})
+	if err == nil || !strings.Contains(err.Error(), "PutSnapshotBlock") {
+		t.Errorf("Run against a hung fake: got %v, want a PutSnapshotBlock error", err)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Errorf("Run took %v, want about 2 attempts of 150 ms", d)
+	}
+}
