@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"unsafe"
 )
@@ -163,10 +164,16 @@ func Diff(base, target Iterator) (*ChangeSet, error) {
 // of changed blocks.
 type builder struct {
 	cs   ChangeSet
-	idx  []int64   // changed indices, ascending
-	cand []Digest  // their digests; nil when tm holds them
-	tm   *Manifest // in-memory target the digests are gathered from
-	zr   Extent    // pending zero run
+	idx  []int64  // changed indices, ascending
+	cand []Digest // their digests; nil when tm holds them
+	zr   Extent   // pending zero run
+
+	// In-memory target: the walk only sets a bit per changed block and
+	// counts them, so finish allocates idx and cand once at their size
+	// and gathers the digests from tm.
+	tm   *Manifest
+	set  []uint64 // bit i: block i changed
+	nset int
 }
 
 // changed records target block i, of digest d, as changed.
@@ -211,8 +218,8 @@ const diffSpan = 32
 // and only spans that differ are walked block by block. It records changed
 // indices only: finish gathers their digests from tm.
 func (b *builder) diffManifests(bm, tm *Manifest) {
-	b.tm = tm
 	n, nb := int64(len(tm.kinds)), int64(len(bm.kinds))
+	b.tm, b.set = tm, make([]uint64, (n+63)/64)
 	kb := kindBytes(tm.kinds)
 	b.cs.Stats.Zeros = int64(bytes.Count(kb, []byte{byte(Zero)}))
 	b.cs.Stats.Holes = int64(bytes.Count(kb, []byte{byte(Hole)}))
@@ -228,7 +235,9 @@ func (b *builder) diffManifests(bm, tm *Manifest) {
 			b.diffBlocks(lo, bk, tk[:len(bk)], bp, tp)
 			for j, k := range tk[len(bk):] {
 				if k == Data {
-					b.idx = append(b.idx, lo+int64(len(bk)+j))
+					i := lo + int64(len(bk)+j)
+					b.set[i/64] |= 1 << (i % 64)
+					b.nset++
 				}
 			}
 			continue
@@ -257,7 +266,9 @@ func (b *builder) diffBlocks(lo int64, bk, tk []Kind, bp, tp []Digest) {
 	for j, k := range tk {
 		if k == Data {
 			if bk[j] != Data || !digestEq(&bp[j], &tp[j]) {
-				b.idx = append(b.idx, lo+int64(j))
+				i := lo + int64(j)
+				b.set[i/64] |= 1 << (i % 64)
+				b.nset++
 			}
 		} else if bk[j] == Data {
 			b.zeroed(lo + int64(j))
@@ -348,6 +359,16 @@ func (b *builder) finish() error {
 	for _, z := range c.zeros {
 		c.Stats.Zeroed += z.Count
 	}
+	if b.tm != nil {
+		b.idx = make([]int64, 0, b.nset)
+		for w, word := range b.set {
+			for word != 0 {
+				b.idx = append(b.idx, int64(w)*64+int64(bits.TrailingZeros64(word)))
+				word &= word - 1
+			}
+		}
+		b.set = nil
+	}
 	cnt := len(b.idx)
 	c.Stats.Changed = int64(cnt)
 	c.Stats.Unchanged = c.Stats.Blocks - c.Stats.Changed - c.Stats.Zeroed
@@ -375,7 +396,7 @@ func (b *builder) finish() error {
 			}
 			h := x.hash(&cand[k])
 			hs[k-k0] = h
-			touch += x.table[h&x.mask]
+			touch += x.table[x.slot(h)]
 		}
 		for k := k0; k < k1; k++ {
 			if len(x.digests) >= maxGroups {

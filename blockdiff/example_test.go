@@ -115,3 +115,19 @@ func ExampleParseDigest() {
 	// true
 	// blockdiff: digest "ad7f": want 64 hex digits, got 4
 }
+
+func ExampleIsManifest() {
+	g := blockdiff.Geometry{Size: 4 * 4096, BlockSize: 4096}
+	m, _ := blockdiff.NewManifest(g)
+	var enc bytes.Buffer
+	if _, err := m.WriteTo(&enc); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(blockdiff.IsManifest(enc.Bytes()[:blockdiff.ManifestPrefixLen]))
+	fmt.Println(blockdiff.IsManifest([]byte("#!/bin/sh\necho hi\n")))
+	fmt.Println(blockdiff.IsManifest(enc.Bytes()[:3])) // too short to tell
+	// Output:
+	// true
+	// false
+	// false
+}

@@ -43,6 +43,18 @@ const (
 // and CR LF / LF so that text-mode transfers are detected.
 var magic = [8]byte{0x89, 'B', 'F', 'M', '\r', '\n', 0x1a, '\n'}
 
+// ManifestPrefixLen is how many leading bytes [IsManifest] needs to
+// recognise an encoded manifest: the length of its magic.
+const ManifestPrefixLen = len(magic)
+
+// IsManifest reports whether prefix, the first bytes of a file or stream,
+// starts like an encoded manifest (its magic, see "Manifest format"). It
+// needs [ManifestPrefixLen] bytes and reports false for fewer. It checks
+// only the magic: [NewReader] validates the rest.
+func IsManifest(prefix []byte) bool {
+	return len(prefix) >= ManifestPrefixLen && [ManifestPrefixLen]byte(prefix) == magic
+}
+
 // The codec is shared: EncodeAll and DecodeAll are safe for concurrent use.
 // Concurrency 1 and a 1 MiB memory limit keep each call's memory bounded.
 var (

@@ -216,10 +216,6 @@ func safeName(s string) string {
 	return b.String()
 }
 
-// manifestMagic is the first eight bytes of every encoded manifest, as
-// documented in package blockdiff ("Manifest format").
-const manifestMagic = "\x89BFM\r\n\x1a\n"
-
 // isManifestFile reports whether path is a regular file whose content starts
 // like a blockdiff manifest, or one named *.bfm (so that a damaged manifest
 // is reported as such instead of being hashed as a volume).
@@ -236,9 +232,9 @@ func isManifestFile(path string) bool {
 		return false
 	}
 	defer f.Close()
-	var b [len(manifestMagic)]byte
+	var b [blockdiff.ManifestPrefixLen]byte
 	_, err = io.ReadFull(f, b[:])
-	return err == nil && string(b[:]) == manifestMagic
+	return err == nil && blockdiff.IsManifest(b[:])
 }
 
 func isBlockDevice(m os.FileMode) bool {
