@@ -37,7 +37,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // region is one ebsfake server on 127.0.0.1 with real SDK clients.
 type region struct {
-	t   *testing.T
+	t   testing.TB
 	srv *ebsfake.Server
 	hs  *httptest.Server
 	c   *ebs.Clients
@@ -47,7 +47,7 @@ type region struct {
 // fastClient are client options that keep retries quick in tests.
 var fastClient = ebs.ClientOptions{MaxAttempts: 10, MaxBackoff: 5 * time.Millisecond, AttemptTimeout: 10 * time.Second}
 
-func newRegion(t *testing.T, name string, fo ebsfake.Options, co ebs.ClientOptions) *region {
+func newRegion(t testing.TB, name string, fo ebsfake.Options, co ebs.ClientOptions) *region {
 	t.Helper()
 	fo.Region = name
 	srv, err := ebsfake.New(fo)
