@@ -128,6 +128,9 @@ type stateHeader struct {
 	Encrypted   bool   `json:"encrypted,omitempty"`
 	KMSKeyARN   string `json:"kms_key_arn,omitempty"`
 	Description string `json:"description,omitempty"`
+	// UnwrittenZero records [Sink.UnwrittenZero] as StartSnapshot's
+	// answer showed it (encryption by default included).
+	UnwrittenZero bool `json:"unwritten_zero,omitempty"`
 }
 
 const stateFormat = "blockferry-ebs-sink/1"
@@ -203,7 +206,7 @@ func NewSnapshot(ctx context.Context, api EBSAPI, ec2c EC2API, opts SinkOptions)
 	s.id = aws.ToString(out.SnapshotId)
 	s.unwrittenZero = opts.ParentSnapshotID == "" && !opts.Encrypted && aws.ToString(out.KmsKeyArn) == "" &&
 		(out.SseType == "" || out.SseType == types.SSETypeNone)
-	hdr.SnapshotID = s.id
+	hdr.SnapshotID, hdr.UnwrittenZero = s.id, s.unwrittenZero
 	if opts.StatePath != "" {
 		if err := s.createState(hdr); err != nil {
 			return nil, err
@@ -276,7 +279,7 @@ func (s *Sink) resume(ctx context.Context, hdr *stateHeader) (bool, error) {
 		return false, fmt.Errorf("ebs: snapshot state %s is not a blockferry EBS sink state (%v): %w; delete it to start a new snapshot", path, err, blockdiff.ErrCorrupt)
 	}
 	want := *hdr
-	want.SnapshotID, want.ClientToken = got.SnapshotID, got.ClientToken
+	want.SnapshotID, want.ClientToken, want.UnwrittenZero = got.SnapshotID, got.ClientToken, got.UnwrittenZero
 	if got != want {
 		return false, fmt.Errorf("ebs: snapshot state %s belongs to another snapshot request (%s of %d bytes, parent %q); finish that one or delete the file", path, got.SnapshotID, got.Size, got.Parent)
 	}
@@ -341,7 +344,7 @@ func (s *Sink) resume(ctx context.Context, hdr *stateHeader) (bool, error) {
 	}
 	s.state = fh
 	s.resumed = true
-	s.unwrittenZero = got.Parent == "" && !got.Encrypted
+	s.unwrittenZero = got.UnwrittenZero
 	s.log.Info("ebs: continuing pending snapshot", "snapshot", s.id, "blocks_put", s.putCount(), "state", path)
 	return true, nil
 }
