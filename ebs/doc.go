@@ -89,7 +89,8 @@
 // [Source.ReadBlock] and [Sink.WriteBlock] are safe for concurrent use
 // (EBS wants many requests in flight: replicate's Concurrency of 16–64).
 // A Source's token windows are shared: concurrent reads of one window wait
-// for a single listing. Commit, Sync and Close may be called from any
-// goroutine but not concurrently with WriteBlock. No function starts a
-// goroutine that outlives it.
+// for a single listing. [Sink.Sync] is safe beside WriteBlock (replicate
+// calls it from its journal goroutine); Commit and Close must not run
+// concurrently with WriteBlock. [ReplicateSet] copies one volume at a time.
+// No function starts a goroutine that outlives it.
 package ebs
