@@ -119,13 +119,14 @@ func (c *ChangeSet) ZeroRuns(fn func(Extent) error) error {
 // walked block by block. Two manifests on disk are diffed a run at a time
 // through [Reader]s without loading either.
 //
-// Memory does not grow with the volume, only with the change. While
-// diffing, each changed block costs about 8 bytes for its index, 32 for
-// its digest and 16 to 32 for the digest table (in-memory manifests: the
-// digests are gathered from the target after the walk); the returned
-// ChangeSet keeps 8 bytes per changed block and 32 per distinct digest,
-// plus 8 per distinct digest when some content repeats (the table is
-// dropped).
+// Memory grows with the change, not with the volume. While diffing, each
+// changed block costs 8 bytes for its index, 32 for its digest and about
+// 13 for the digest table (which is then dropped); two in-memory manifests
+// add one bit per target block (a map of the changed blocks, 4 MiB for
+// 32 Mi blocks, so the rest is allocated once at its size), a streaming
+// diff the slack of growing slices instead. The returned ChangeSet keeps 8
+// bytes per changed block and 32 per distinct digest, plus 8 per distinct
+// digest when some content repeats.
 func Diff(base, target Iterator) (*ChangeSet, error) {
 	bg, tg := base.Geometry(), target.Geometry()
 	if err := tg.Validate(); err != nil {
@@ -253,9 +254,17 @@ func (b *builder) diffManifests(bm, tm *Manifest) {
 				(tp == nil || bp != nil && bytes.Equal(digestBytes(bp[s:e]), digestBytes(tp[s:e]))) {
 				continue
 			}
-			b.diffBlocks(lo+int64(s), bk[s:e], tk[s:e], bp[s:min(len(bp), e)], tp[s:min(len(tp), e)])
+			b.diffBlocks(lo+int64(s), bk[s:e], tk[s:e], span(bp, s, e), span(tp, s, e))
 		}
 	}
+}
+
+// span returns page[s:e], or nil for a page without data.
+func span(page []Digest, s, e int) []Digest {
+	if page == nil {
+		return nil
+	}
+	return page[s:e]
 }
 
 // diffBlocks compares blocks lo, lo+1, ... of base (kinds bk, digest page

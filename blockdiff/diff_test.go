@@ -2,6 +2,7 @@ package blockdiff
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -373,5 +374,145 @@ func TestDigestIndex(t *testing.T) {
 	}
 	if !slices.Equal(x.digests, order) {
 		t.Fatal("digests are not in order of first insertion")
+	}
+}
+
+// cloneManifest returns a deep copy of m, stale digests (left in a page by a
+// block set to Zero or Hole) included.
+func cloneManifest(m *Manifest, size int64) *Manifest {
+	c, _ := NewManifest(Geometry{Size: size, BlockSize: m.geom.BlockSize})
+	copy(c.kinds, m.kinds)
+	for p := range min(len(c.pages), len(m.pages)) {
+		if m.pages[p] != nil {
+			c.pages[p] = slices.Clone(m.pages[p])
+		}
+	}
+	return c
+}
+
+// TestDiffManifestPages aims at the in-memory path's shortcuts: pages and
+// spans that are byte for byte equal are skipped, pages that differ are
+// walked, at page and span edges, with shared pages, pages without data,
+// stale digests and a base that ends inside a page.
+func TestDiffManifestPages(t *testing.T) {
+	const bs = 4096
+	const n = 3*digestPage + 1500
+	rng := rand.New(rand.NewPCG(21, 22))
+	orig := randomManifest(t, rng, Geometry{Size: n * bs, BlockSize: bs}, 20, 1, 1, 0)
+	// A page with no data on either side, one allocated but holding none.
+	for i := int64(digestPage); i < 2*digestPage; i++ {
+		orig.kinds[i] = Hole
+	}
+	orig.pages[1] = nil
+	var d Digest
+	fillDigest(rng, &d)
+	setData := func(m *Manifest, i int64, d Digest) { m.Set(i, Data, d) }
+	tests := []struct {
+		name     string
+		baseSize int64 // blocks; target has n
+		mutate   func(base, target *Manifest)
+	}{
+		{"identical", n, func(_, _ *Manifest) {}},
+		{"shared pages", n, func(b, t *Manifest) { copy(t.pages, b.pages) }},
+		{"one block at each span and page edge", n, func(_, t *Manifest) {
+			for _, i := range []int64{0, diffSpan - 1, diffSpan, 2*diffSpan - 1, digestPage - 1, 2 * digestPage, 3*digestPage - 1, 3 * digestPage, n - 1} {
+				var d Digest
+				fillDigest(rng, &d)
+				setData(t, i, d)
+			}
+		}},
+		{"one changed span", n, func(_, t *Manifest) {
+			for i := int64(2*digestPage + 5*diffSpan); i < 2*digestPage+6*diffSpan; i++ {
+				setData(t, i, d) // all the same content: one group
+			}
+		}},
+		{"kinds differ, digests equal", n, func(_, t *Manifest) {
+			t.Set(10, Zero, Digest{})
+			t.Set(11, Hole, Digest{})
+			t.Set(3*digestPage+7, Zero, Digest{})
+		}},
+		{"zero and hole swapped", n, func(b, t *Manifest) {
+			for i := range t.kinds {
+				switch t.kinds[i] {
+				case Zero:
+					t.kinds[i] = Hole
+				case Hole:
+					t.kinds[i] = Zero
+				}
+			}
+		}},
+		{"stale digests under zero blocks", n, func(b, t *Manifest) {
+			for i := int64(0); i < n; i += 97 {
+				b.Set(i, Zero, Digest{})
+				var d Digest
+				fillDigest(rng, &d)
+				t.Set(i, Data, d)
+				t.Set(i, Zero, Digest{}) // the page keeps d
+			}
+		}},
+		{"data page in target only", n, func(_, t *Manifest) {
+			setData(t, digestPage+100, d)
+			t.Set(digestPage+100, Hole, Digest{}) // page allocated, no data left
+			setData(t, digestPage+200, d)
+		}},
+		{"base ends inside a page", 2*digestPage + 700, func(_, t *Manifest) { setData(t, 2*digestPage+699, d) }},
+		{"base ends at a page end", 2 * digestPage, func(_, _ *Manifest) {}},
+		{"base longer", n + 5000, func(_, t *Manifest) { setData(t, 5, d) }},
+		{"empty base", 0, func(_, _ *Manifest) {}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := cloneManifest(orig, tt.baseSize*bs)
+			if tt.baseSize > n { // fill the blocks past orig's end
+				for i := int64(n); i < tt.baseSize; i++ {
+					var d Digest
+					fillDigest(rng, &d)
+					setData(base, i, d)
+				}
+			}
+			target := cloneManifest(orig, n*bs)
+			tt.mutate(base, target)
+			want := bruteDiff(base, target)
+			c, err := Diff(base.Iter(), target.Iter())
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkChangeSet(t, c, want)
+			cs, err := Diff(readerOf(t, base), readerOf(t, target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkChangeSet(t, cs, want)
+		})
+	}
+}
+
+// TestDigestIndexStructuredDigests inserts digests that differ only in
+// their last bytes (not SHA-256 output, but a Manifest accepts any
+// digest): the hash must use every byte, so probe runs stay short.
+func TestDigestIndexStructuredDigests(t *testing.T) {
+	for _, at := range []int{0, 8, 16, 24} {
+		x := newDigestIndex(1 << 16)
+		for v := range 1 << 16 {
+			var d Digest
+			binary.BigEndian.PutUint16(d[at+6:], uint16(v))
+			if id := x.add(&d); id != uint32(v) {
+				t.Fatalf("bytes %d..%d: add %d: got id %d, want %d", at+6, at+7, v, id, v)
+			}
+		}
+		worst := 0
+		for id := range x.digests {
+			s, probes := x.slot(x.hash(&x.digests[id])), 0
+			for uint32(x.table[s])-1 != uint32(id) {
+				if s++; s == uint64(len(x.table)) {
+					s = 0
+				}
+				probes++
+			}
+			worst = max(worst, probes)
+		}
+		if worst > 200 {
+			t.Errorf("digests varying in bytes %d..%d: longest probe run %d slots, want at most 200 (the hash ignores those bytes?)", at+6, at+7, worst)
+		}
 	}
 }
