@@ -12,11 +12,13 @@
 //     Base.Origin ([blockdiff.ChangeLister]); the source's digests are known
 //     ([blockdiff.Manifester]) and diffed against the base without reading;
 //     the source is hashed and compared with the base in one streaming pass;
-//     without a base, a readable target is hashed first and the source
-//     streamed against it; otherwise a full copy.
+//     without a base, a readable target is hashed first (holes not read)
+//     and then diffed against the source's manifest when the source has one
+//     (no source block is read unless it changed, as in the manifest plan),
+//     or the source streamed against it; otherwise a full copy.
 //   - hole: a block the source reports as unallocated ([blockdiff.Extenter]);
 //     holes are never read.
-//   - dedupe: in the manifest plan each distinct changed content is read
+//   - dedupe: in the manifest plans (manifest, live-manifest) each distinct changed content is read
 //     once and written from the buffer in hand to every index that needs it
 //     (Stats.Deduplicated counts the extra indices); when the sink is a
 //     [blockdiff.Copier] and an unchanged block already holds the content,

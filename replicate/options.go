@@ -43,6 +43,12 @@ const (
 	// ([blockdiff.Manifester]) and diffed against Base without reading;
 	// each distinct changed content was read once.
 	PlanManifest PlanKind = "manifest"
+	// PlanLiveManifest: no Base; the source's digests were known
+	// ([blockdiff.Manifester]) and the target was readable, so the target
+	// was hashed first (holes not read) and then diffed against the
+	// source's manifest without reading the source; each distinct changed
+	// content was read once, as in PlanManifest.
+	PlanLiveManifest PlanKind = "live-manifest"
 	// PlanHashBase: the source was read and hashed in one streaming pass
 	// and compared with Base.
 	PlanHashBase PlanKind = "hash-base"

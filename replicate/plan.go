@@ -77,6 +77,15 @@ func (e *engine) choosePlan(ctx context.Context) (*plan, error) {
 		return p, nil
 	}
 
+	// (b') The source's digests are known and the target is readable:
+	// hash the target (local, holes skipped), then the same pure-compute
+	// plan as (b) against the target's manifest.
+	if mf, ok := e.src.(blockdiff.Manifester); ok && base == nil {
+		if live, ok := e.dst.(blockdiff.Source); ok {
+			return e.liveManifestPlan(ctx, mf, live)
+		}
+	}
+
 	p := &plan{kind: PlanFull, blocks: n, bytes: e.geom.Size, produce: e.produceAll}
 	switch {
 	case base != nil:
@@ -279,7 +288,7 @@ func (e *engine) hashTarget(ctx context.Context, live blockdiff.Source) (*blockd
 		}
 		todo -= e.stats.Resumed
 	}
-	e.prog.begin(PlanLiveTarget, "hash-target", todo, todo*int64(e.geom.BlockSize))
+	e.prog.begin(e.plan, "hash-target", todo, todo*int64(e.geom.BlockSize))
 	err = scan(ctx, e.workers, e.pool, live, "target", sel, &e.prog, func(r result) error {
 		if r.read > 0 {
 			e.stats.BytesRead += r.read
@@ -414,63 +423,125 @@ func bytesOf(g blockdiff.Geometry, first, count int64) int64 {
 	return end - g.Offset(first)
 }
 
-// manifestPlan is plan (b): the source's manifest is diffed against the
-// base without reading data; each distinct changed content is read once
-// and written to every index needing it, or copied by the sink from an
-// unchanged index that already holds it.
-func (e *engine) manifestPlan(ctx context.Context, mf blockdiff.Manifester, base *blockdiff.Manifest) (*plan, error) {
+// sourceManifest returns the source's manifest, checked against the
+// source's geometry, and its ID.
+func (e *engine) sourceManifest(ctx context.Context, mf blockdiff.Manifester) (*blockdiff.Manifest, string, error) {
 	sm, err := mf.Manifest(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("replicate: source manifest: %w", err)
+		return nil, "", fmt.Errorf("replicate: source manifest: %w", err)
 	}
 	if sm.Geometry() != e.geom {
-		return nil, fmt.Errorf("replicate: source manifest geometry %v differs from the source's %v: %w", sm.Geometry(), e.geom, blockdiff.ErrGeometry)
+		return nil, "", fmt.Errorf("replicate: source manifest geometry %v differs from the source's %v: %w", sm.Geometry(), e.geom, blockdiff.ErrGeometry)
 	}
 	sid, err := sm.ID()
 	if err != nil {
-		return nil, fmt.Errorf("replicate: source manifest: %w", err)
-	}
-	cs, err := blockdiff.Diff(base.Iter(), sm.Iter())
-	if err != nil {
-		return nil, fmt.Errorf("replicate: diff base and source manifests: %w", err)
-	}
-	if e.copier != nil {
-		if err := cs.FindLocal(base.Iter()); err != nil {
-			return nil, fmt.Errorf("replicate: %w", err)
-		}
+		return nil, "", fmt.Errorf("replicate: source manifest: %w", err)
 	}
 	origin := e.out.Origin
 	if err := copyManifest(e.out, sm); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	e.out.Origin = origin
 	if e.out.Origin == "" {
 		e.out.Origin = sm.Origin
 	}
-	e.base = base
-	n := cs.Len()
-	e.stats.SkippedUnchanged = e.geom.Blocks() - n
-	return &plan{
-		kind: PlanManifest, blocks: n, bytes: n * int64(e.geom.BlockSize), sourceManifestID: sid.String(),
-		produce: func(ctx context.Context, emit func(task) error) error {
-			err := cs.Groups(func(g blockdiff.Group) error {
-				idx := make([]int64, 0, len(g.Indices))
-				for _, i := range g.Indices {
-					if !e.isDone(i) {
-						idx = append(idx, i)
+	return sm, sid.String(), nil
+}
+
+// manifestPlan is plan (b): the source's manifest is diffed against the
+// base without reading data; each distinct changed content is read once
+// and written to every index needing it, or copied by the sink from an
+// unchanged index that already holds it.
+func (e *engine) manifestPlan(ctx context.Context, mf blockdiff.Manifester, base *blockdiff.Manifest) (*plan, error) {
+	sm, sid, err := e.sourceManifest(ctx, mf)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{kind: PlanManifest, sourceManifestID: sid}
+	if err := e.diffPlan(p, base, sm); err != nil {
+		return nil, err
+	}
+	// Done blocks are in the change set (the base is what the target
+	// held before the first run) and count as Resumed.
+	e.stats.SkippedUnchanged = e.geom.Blocks() - p.blocks
+	return p, nil
+}
+
+// liveManifestPlan is plan (b'): no base, the source's manifest is known
+// and the target readable. After the journal is read, the target is
+// hashed into a manifest (blocks the journal lists as done are taken from
+// the source's manifest instead, since the target now holds them), and
+// the plan then runs as (b) against it: only changed contents are read
+// from the source, each once.
+func (e *engine) liveManifestPlan(ctx context.Context, mf blockdiff.Manifester, live blockdiff.Source) (*plan, error) {
+	sm, sid, err := e.sourceManifest(ctx, mf)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{kind: PlanLiveManifest, sourceManifestID: sid}
+	p.prepare = func(ctx context.Context) error {
+		tm, err := e.hashTarget(ctx, live)
+		if err != nil {
+			return err
+		}
+		if e.done != nil {
+			for i := range e.geom.Blocks() {
+				if e.done.has(i) {
+					en := sm.Entry(i)
+					if err := tm.Set(i, en.Kind, en.Digest); err != nil {
+						return fmt.Errorf("replicate: %w", err)
 					}
 				}
-				if len(idx) == 0 {
-					return nil
-				}
-				return emit(task{op: opGroup, grp: &groupTask{digest: g.Digest, length: g.Len, indices: idx, local: g.Local}})
-			})
-			if err != nil {
-				return err
 			}
-			return cs.ZeroRuns(func(x blockdiff.Extent) error {
-				return e.emitRuns(emit, x.First, x.End(), blockdiff.Zero, func(int64) bool { return true })
-			})
-		},
-	}, nil
+		}
+		if err := e.diffPlan(p, tm, sm); err != nil {
+			return err
+		}
+		// Done blocks are unchanged against tm and count as Resumed;
+		// copyPhase subtracts them from the planned blocks again.
+		e.stats.SkippedUnchanged = e.geom.Blocks() - p.blocks - e.stats.Resumed
+		p.blocks += e.stats.Resumed
+		p.bytes += e.stats.Resumed * int64(e.geom.BlockSize)
+		return nil
+	}
+	return p, nil
+}
+
+// diffPlan diffs base against the source's manifest sm and sets p's
+// blocks, bytes and producer and e.base: each distinct changed content is
+// one group task, then the runs to zero.
+func (e *engine) diffPlan(p *plan, base, sm *blockdiff.Manifest) error {
+	cs, err := blockdiff.Diff(base.Iter(), sm.Iter())
+	if err != nil {
+		return fmt.Errorf("replicate: diff base and source manifests: %w", err)
+	}
+	if e.copier != nil {
+		if err := cs.FindLocal(base.Iter()); err != nil {
+			return fmt.Errorf("replicate: %w", err)
+		}
+	}
+	e.base = base
+	n := cs.Len()
+	p.blocks, p.bytes = n, n*int64(e.geom.BlockSize)
+	p.produce = func(ctx context.Context, emit func(task) error) error {
+		err := cs.Groups(func(g blockdiff.Group) error {
+			idx := make([]int64, 0, len(g.Indices))
+			for _, i := range g.Indices {
+				if !e.isDone(i) {
+					idx = append(idx, i)
+				}
+			}
+			if len(idx) == 0 {
+				return nil
+			}
+			return emit(task{op: opGroup, grp: &groupTask{digest: g.Digest, length: g.Len, indices: idx, local: g.Local}})
+		})
+		if err != nil {
+			return err
+		}
+		return cs.ZeroRuns(func(x blockdiff.Extent) error {
+			return e.emitRuns(emit, x.First, x.End(), blockdiff.Zero, func(int64) bool { return true })
+		})
+	}
+	return nil
 }

@@ -90,6 +90,12 @@ func TestRunPlans(t *testing.T) {
 			want: want{plan: PlanManifest, written: 3, dedup: 2, copied: 1, zeroed: 1, unchanged: 57, reads: 3},
 		},
 		{
+			name: "live-manifest",
+			src:  func(s blockdiff.Source) blockdiff.Source { return manifestSource{s, manifestOf(t, newData)} },
+			dst:  func(t *testing.T) (blockdiff.Sink, *sink.Memory) { m := prefilled(t, oldData); return m, m },
+			want: want{plan: PlanLiveManifest, written: 3, dedup: 2, copied: 1, zeroed: 1, unchanged: 57, reads: 3},
+		},
+		{
 			name: "manifest without copier",
 			src:  func(s blockdiff.Source) blockdiff.Source { return manifestSource{s, manifestOf(t, newData)} },
 			dst: func(t *testing.T) (blockdiff.Sink, *sink.Memory) {
