@@ -80,13 +80,24 @@ func BenchmarkDiff(b *testing.B) {
 			setup(b)
 			b.ReportAllocs()
 			b.SetBytes(n * DigestSize)
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			var cs *ChangeSet
 			for b.Loop() {
-				cs, err := Diff(base.Iter(), target.Iter())
+				var err error
+				cs, err = Diff(base.Iter(), target.Iter())
 				if err != nil || cs.Stats.Changed == 0 {
 					b.Fatal(err, cs.Stats)
 				}
 			}
+			runtime.ReadMemStats(&ms1)
 			report(b)
+			// Memory per changed block: allocated while diffing, and kept
+			// by the returned change set.
+			changed := float64(cs.Stats.Changed)
+			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(b.N)/changed, "B/changed")
+			kept := 8*cap(cs.byGroup) + 8*cap(cs.off) + DigestSize*cap(cs.digests) + 16*cap(cs.zeros)
+			b.ReportMetric(float64(kept)/changed, "kept-B/changed")
 		})
 		b.Run(fmt.Sprintf("blocks=%dMi/impl=iterators", n>>20), func(b *testing.B) {
 			setup(b)
