@@ -27,7 +27,7 @@ func TestShortLastBlock(t *testing.T) {
 		{"last block zero", zeroed, nil},
 		{"last block a hole", zeroed, []blockdiff.Extent{{First: 10, Count: 1}}},
 	} {
-		for _, plan := range []PlanKind{PlanHashBase, PlanLiveTarget, PlanFull, PlanManifest} {
+		for _, plan := range []PlanKind{PlanHashBase, PlanLiveTarget, PlanFull, PlanManifest, PlanLiveManifest} {
 			t.Run(tc.name+"/"+string(plan), func(t *testing.T) {
 				var src blockdiff.Source
 				if tc.holes != nil {
@@ -50,6 +50,8 @@ func TestShortLastBlock(t *testing.T) {
 				case PlanManifest:
 					opts.Base = manifestOf(t, old)
 					src = manifestSource{src, manifestOf(t, tc.data)}
+				case PlanLiveManifest:
+					src = manifestSource{src, manifestOf(t, tc.data)}
 				}
 				opts.Verify = VerifyAll
 				if plan == PlanFull {
@@ -67,6 +69,24 @@ func TestShortLastBlock(t *testing.T) {
 				}
 				if plan != PlanFull && res.Stats.Written+res.Stats.Zeroed != 1 {
 					t.Errorf("written %d + zeroed %d, want 1 block", res.Stats.Written, res.Stats.Zeroed)
+				}
+				// BytesWritten: the data blocks sent; a full copy sends
+				// every data block, the others only the short last one
+				// when it changed (zeroing it sends no data bytes).
+				var wantBytes int64
+				switch {
+				case plan == PlanFull:
+					g := blockdiff.Geometry{Size: int64(size), BlockSize: testBS}
+					for i := range g.Blocks() {
+						if b := tc.data[g.Offset(i) : g.Offset(i)+int64(g.BlockLen(i))]; !isZero(b) {
+							wantBytes += int64(len(b))
+						}
+					}
+				case res.Stats.Written == 1:
+					wantBytes = 1000
+				}
+				if res.Stats.BytesWritten != wantBytes {
+					t.Errorf("bytes written: got %d, want %d", res.Stats.BytesWritten, wantBytes)
 				}
 				if _, err := Verify(context.Background(), memSource(t, tc.data), res.Manifest, VerifyOptions{}); err != nil {
 					t.Errorf("result manifest does not verify against the source: %v", err)

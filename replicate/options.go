@@ -219,7 +219,7 @@ type Event struct {
 	ReadBlocks    int64 `json:"read_blocks"`
 	ReadBytes     int64 `json:"read_bytes"`
 	WrittenBlocks int64 `json:"written_blocks"` // written, zeroed, copied
-	WrittenBytes  int64 `json:"written_bytes"`
+	WrittenBytes  int64 `json:"written_bytes"`  // data blocks sent, as [Stats.BytesWritten]
 	SkippedBlocks int64 `json:"skipped_blocks"` // unchanged or zero
 	SkippedBytes  int64 `json:"skipped_bytes"`
 	DedupedBlocks int64 `json:"deduped_blocks"` // written from a buffer read for another index
@@ -248,8 +248,13 @@ type Stats struct {
 	Resumed          int64 `json:"resumed_blocks"`           // done by an earlier run, per the journal
 	Verified         int64 `json:"verified_blocks"`          // read back and matched
 
-	BytesRead    int64 `json:"bytes_read"`    // from the source (and the target when hashing it)
-	BytesWritten int64 `json:"bytes_written"` // sent to the sink with WriteBlock
+	BytesRead int64 `json:"bytes_read"` // from the source (and the target when hashing it)
+	// BytesWritten is the bytes of the data blocks sent to the sink with
+	// WriteBlock: the Written and Deduplicated blocks. Zeroed blocks do not
+	// count, even where zero bytes were written to a sink without
+	// [blockdiff.Zeroer]; nor do CopiedLocal and Referenced blocks, which
+	// send no data.
+	BytesWritten int64 `json:"bytes_written"`
 
 	Duration time.Duration `json:"duration_ns"`
 	Rate     float64       `json:"rate_bytes_per_sec"` // volume bytes covered per second

@@ -368,24 +368,23 @@ func (e *engine) write(ctx context.Context, i int64, b []byte, d blockdiff.Diges
 	return nil
 }
 
-// zeroRun makes blocks [first, first+count) read as zeros and returns the
-// bytes sent.
-func (e *engine) zeroRun(ctx context.Context, first, count int64) (int64, error) {
+// zeroRun makes blocks [first, first+count) read as zeros, with the
+// sink's Zeroer or else by writing zero bytes. Either way the blocks count
+// as Zeroed, not in BytesWritten.
+func (e *engine) zeroRun(ctx context.Context, first, count int64) error {
 	if e.zeroer != nil {
 		if err := e.zeroer.ZeroBlocks(ctx, blockdiff.Extent{First: first, Count: count}); err != nil {
-			return 0, blockErr("zero", "sink", first, err)
+			return blockErr("zero", "sink", first, err)
 		}
-		return 0, nil
+		return nil
 	}
-	var sent int64
 	for i := first; i < first+count; i++ {
 		n := e.geom.BlockLen(i)
 		if err := e.write(ctx, i, e.zeroBuf[:n], e.zeroDigest(n)); err != nil {
-			return sent, err
+			return err
 		}
-		sent += int64(n)
 	}
-	return sent, nil
+	return nil
 }
 
 // targetHolds reports whether the target is known to hold content (kind,
@@ -407,11 +406,10 @@ func (e *engine) work(ctx context.Context, s *slab, t task, send func(result) er
 		r := result{index: t.index, count: t.count, kind: t.kind, digest: e.zeroDigest(e.geom.BlockLen(t.index))}
 		switch {
 		case t.zero:
-			n, err := e.zeroRun(ctx, t.index, t.count)
-			if err != nil {
+			if err := e.zeroRun(ctx, t.index, t.count); err != nil {
 				return err
 			}
-			r.act, r.wrote = actZeroed, n
+			r.act = actZeroed
 		case e.base != nil:
 			r.act = actSkipUnchanged
 		default:
@@ -461,11 +459,10 @@ func (e *engine) doBlocks(ctx context.Context, s *slab, first int64, count int, 
 		case e.base == nil && e.skipZero:
 			r.act = actSkipZero
 		default:
-			w, err := e.zeroRun(ctx, i, 1)
-			if err != nil {
+			if err := e.zeroRun(ctx, i, 1); err != nil {
 				return err
 			}
-			r.act, r.wrote = actZeroed, w
+			r.act = actZeroed
 		}
 		if err := send(r); err != nil {
 			return err

@@ -36,6 +36,7 @@ func TestRunPlans(t *testing.T) {
 		plan                                                 PlanKind
 		written, zeroed, dedup, copied, refs, unchanged, zsk int64
 		reads                                                int64 // source ReadBlock calls, -1 = don't check
+		bytes                                                int64 // Stats.BytesWritten: data blocks sent with WriteBlock
 	}
 	changed := []blockdiff.Extent{{First: 5, Count: 2}, {First: 20, Count: 1}, {First: 30, Count: 2}, {First: 40, Count: 1}, {First: 50, Count: 1}}
 	cases := []struct {
@@ -50,12 +51,12 @@ func TestRunPlans(t *testing.T) {
 			name: "hash-base",
 			dst:  func(t *testing.T) (blockdiff.Sink, *sink.Memory) { m := prefilled(t, oldData); return m, m },
 			base: func(t *testing.T) *blockdiff.Manifest { return manifestOf(t, oldData) },
-			want: want{plan: PlanHashBase, written: 6, zeroed: 1, unchanged: 57, reads: nBlocks},
+			want: want{plan: PlanHashBase, written: 6, zeroed: 1, unchanged: 57, reads: nBlocks, bytes: 6 * testBS},
 		},
 		{
 			name: "live-target",
 			dst:  func(t *testing.T) (blockdiff.Sink, *sink.Memory) { m := prefilled(t, oldData); return m, m },
-			want: want{plan: PlanLiveTarget, written: 6, zeroed: 1, unchanged: 57, reads: nBlocks},
+			want: want{plan: PlanLiveTarget, written: 6, zeroed: 1, unchanged: 57, reads: nBlocks, bytes: 6 * testBS},
 		},
 		{
 			name: "full, sink without Zeroer writes zeros",
@@ -63,7 +64,7 @@ func TestRunPlans(t *testing.T) {
 				m := prefilled(t, oldData)
 				return writeOnly{m}, m
 			},
-			want: want{plan: PlanFull, written: 60, zeroed: 4, reads: nBlocks},
+			want: want{plan: PlanFull, written: 60, zeroed: 4, reads: nBlocks, bytes: 60 * testBS},
 		},
 		{
 			name: "full, fresh sink skips zeros",
@@ -71,7 +72,7 @@ func TestRunPlans(t *testing.T) {
 				m := prefilled(t, make([]byte, len(oldData)))
 				return freshWriteOnly{writeOnly{m}}, m
 			},
-			want: want{plan: PlanFull, written: 60, zsk: 4, reads: nBlocks},
+			want: want{plan: PlanFull, written: 60, zsk: 4, reads: nBlocks, bytes: 60 * testBS},
 		},
 		{
 			name: "full, fresh sink but ZeroAlways",
@@ -80,20 +81,20 @@ func TestRunPlans(t *testing.T) {
 				return freshWriteOnly{writeOnly{m}}, m
 			},
 			opts: Options{Zero: ZeroAlways},
-			want: want{plan: PlanFull, written: 60, zeroed: 4, reads: nBlocks},
+			want: want{plan: PlanFull, written: 60, zeroed: 4, reads: nBlocks, bytes: 60 * testBS},
 		},
 		{
 			name: "manifest with copier",
 			src:  func(s blockdiff.Source) blockdiff.Source { return manifestSource{s, manifestOf(t, newData)} },
 			dst:  func(t *testing.T) (blockdiff.Sink, *sink.Memory) { m := prefilled(t, oldData); return m, m },
 			base: func(t *testing.T) *blockdiff.Manifest { return manifestOf(t, oldData) },
-			want: want{plan: PlanManifest, written: 3, dedup: 2, copied: 1, zeroed: 1, unchanged: 57, reads: 3},
+			want: want{plan: PlanManifest, written: 3, dedup: 2, copied: 1, zeroed: 1, unchanged: 57, reads: 3, bytes: 5 * testBS},
 		},
 		{
 			name: "live-manifest",
 			src:  func(s blockdiff.Source) blockdiff.Source { return manifestSource{s, manifestOf(t, newData)} },
 			dst:  func(t *testing.T) (blockdiff.Sink, *sink.Memory) { m := prefilled(t, oldData); return m, m },
-			want: want{plan: PlanLiveManifest, written: 3, dedup: 2, copied: 1, zeroed: 1, unchanged: 57, reads: 3},
+			want: want{plan: PlanLiveManifest, written: 3, dedup: 2, copied: 1, zeroed: 1, unchanged: 57, reads: 3, bytes: 5 * testBS},
 		},
 		{
 			name: "manifest without copier",
@@ -103,7 +104,7 @@ func TestRunPlans(t *testing.T) {
 				return zeroOnly{writeOnly{m}, m}, m
 			},
 			base: func(t *testing.T) *blockdiff.Manifest { return manifestOf(t, oldData) },
-			want: want{plan: PlanManifest, written: 4, dedup: 2, zeroed: 1, unchanged: 57, reads: 4},
+			want: want{plan: PlanManifest, written: 4, dedup: 2, zeroed: 1, unchanged: 57, reads: 4, bytes: 6 * testBS},
 		},
 		{
 			name: "manifest with a store that holds one content",
@@ -114,7 +115,7 @@ func TestRunPlans(t *testing.T) {
 				return refSink{writeOnly{m}, m, map[blockdiff.Digest][]byte{sum256(b6): b6}}, m
 			},
 			base: func(t *testing.T) *blockdiff.Manifest { return manifestOf(t, oldData) },
-			want: want{plan: PlanManifest, written: 3, dedup: 2, refs: 1, zeroed: 1, unchanged: 57, reads: 3},
+			want: want{plan: PlanManifest, written: 3, dedup: 2, refs: 1, zeroed: 1, unchanged: 57, reads: 3, bytes: 5 * testBS},
 		},
 		{
 			name: "change-list",
@@ -125,7 +126,7 @@ func TestRunPlans(t *testing.T) {
 				m.Origin = "test:v1"
 				return m
 			},
-			want: want{plan: PlanChangeList, written: 6, zeroed: 1, unchanged: 57, reads: 7},
+			want: want{plan: PlanChangeList, written: 6, zeroed: 1, unchanged: 57, reads: 7, bytes: 6 * testBS},
 		},
 		{
 			name: "change-list unrelated falls back to hash-base",
@@ -136,7 +137,7 @@ func TestRunPlans(t *testing.T) {
 				m.Origin = "test:v0"
 				return m
 			},
-			want: want{plan: PlanHashBase, written: 6, zeroed: 1, unchanged: 57, reads: nBlocks},
+			want: want{plan: PlanHashBase, written: 6, zeroed: 1, unchanged: 57, reads: nBlocks, bytes: 6 * testBS},
 		},
 	}
 	for _, tc := range cases {
@@ -160,7 +161,7 @@ func TestRunPlans(t *testing.T) {
 			if res.Plan != tc.want.plan {
 				t.Errorf("plan: got %s, want %s", res.Plan, tc.want.plan)
 			}
-			got := want{res.Plan, s.Written, s.Zeroed, s.Deduplicated, s.CopiedLocal, s.Referenced, s.SkippedUnchanged, s.SkippedZero, tc.want.reads}
+			got := want{res.Plan, s.Written, s.Zeroed, s.Deduplicated, s.CopiedLocal, s.Referenced, s.SkippedUnchanged, s.SkippedZero, tc.want.reads, s.BytesWritten}
 			if tc.want.reads >= 0 {
 				got.reads = cs.reads.Load()
 			}
