@@ -12,11 +12,6 @@ import (
 	"github.com/blockferry/blockferry/cas/s3"
 )
 
-// errNotBuilt names an adapter this build of the CLI does not have yet.
-func errNotBuilt(l location) error {
-	return fmt.Errorf("%s: %s locations are not built into this version of blockferry yet: use a file, device or store location", l.raw, l.scheme.name)
-}
-
 // storeBackend returns the backend of the store named by l: a directory
 // (cas:DIR, created when create is set) or an S3 bucket and prefix
 // (s3://BUCKET/PREFIX). S3 takes the SDK's usual configuration
@@ -106,12 +101,4 @@ func openStoreSink(ctx context.Context, l location, g blockdiff.Geometry, o sink
 		return nil, errors.Join(err, st.Close())
 	}
 	return casSink{SnapshotSink: k, store: st}, nil
-}
-
-func openEBSSource(_ context.Context, l location, _ sourceOptions) (blockdiff.Source, func() error, error) {
-	return nil, nil, errNotBuilt(l)
-}
-
-func openEBSSink(_ context.Context, l location, _ blockdiff.Geometry, _ sinkOptions) (blockdiff.Sink, error) {
-	return nil, errNotBuilt(l)
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/blockferry/blockferry/blockdiff"
+	"github.com/blockferry/blockferry/ebs"
 	"github.com/blockferry/blockferry/replicate"
 	"github.com/blockferry/blockferry/sink"
 )
@@ -27,6 +28,7 @@ type copyFlags struct {
 	direct      bool
 	truncate    bool
 	cacheDir    string
+	ebs         ebsFlags
 }
 
 // verifyFlag is --verify (re-read what was written) or --verify=all
@@ -66,7 +68,17 @@ restores one.
 
 An interrupted copy given --journal FILE resumes where it stopped when run
 again with the same arguments. --verify re-reads the written blocks from
-the target; --verify=all re-hashes the whole target.`,
+the target; --verify=all re-hashes the whole target.
+
+EBS: ebs:snap-ID reads a completed snapshot; ebs:new writes a new one
+(512KiB blocks; its size is SRC's, rounded up to whole GiB for EBS, and
+its id is printed). The new snapshot's manifest is saved in --state-dir
+(default: the user cache directory) under its id. With --parent SNAP-ID
+the new snapshot is incremental, and the parent's saved manifest is the
+base: copying snapshot v2 of one region onto the copy of v1 in another
+region lists the changes v1 -> v2 with ListChangedBlocks and moves only
+those blocks. --region/--*-endpoint name the source side, --dest-* the
+target side; credentials come from the AWS default chain.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &copyFlags{}
 			f.register(fs)
@@ -81,6 +93,7 @@ the target; --verify=all re-hashes the whole target.`,
 			fs.BoolVar(&f.direct, "direct", false, "use O_DIRECT on files and devices (bypass the page cache)")
 			fs.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "store targets: keep a digest cache in `DIR` so later backups skip stored blocks (\"\": none)")
 			fs.BoolVar(&f.truncate, "truncate", false, "let a target file larger than SRC be cut to SRC's size (refused by default)")
+			f.ebs.register(fs, true)
 			return f
 		},
 		run: func(ctx context.Context, e env, opts any, args []string) error {
@@ -101,7 +114,8 @@ type copyResult struct {
 	Geometry geometryJSON       `json:"geometry"`
 	Verify   string             `json:"verify"`
 	Stats    replicate.Stats    `json:"stats"`
-	Store    *storeStats        `json:"store,omitempty"` // a store target only
+	Store    *storeStats        `json:"store,omitempty"`       // a store target only
+	Snapshot string             `json:"snapshot_id,omitempty"` // an ebs:new target only: the new snapshot
 	Notes    []string           `json:"notes,omitempty"`
 }
 
@@ -130,6 +144,13 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 	if err != nil {
 		return err
 	}
+	ebsDir := ebsStateDir(f.stateDir)
+	if isEBS(dstLoc) {
+		manifestPath = "" // saved under the new snapshot's id, known after it starts
+	}
+	if f.ebs.parent != "" && !isEBS(dstLoc) {
+		return usagef("--parent applies to an ebs:new target only")
+	}
 	if f.stateDir != "" {
 		if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
 			return fmt.Errorf("state dir: %w", err)
@@ -144,6 +165,9 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 	if err != nil {
 		return err
 	}
+	if base == nil && isEBS(dstLoc) && f.ebs.parent != "" {
+		base = ebsParentBase(ebsDir, f.ebs.parent, &res)
+	}
 	bs := int(f.blockSize)
 	if base != nil {
 		switch got := base.Geometry().BlockSize; {
@@ -157,7 +181,7 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 		}
 	}
 
-	src, closeSrc, err := openSource(ctx, srcLoc, sourceOptions{blockSize: bs, direct: f.direct})
+	src, closeSrc, err := openSource(ctx, srcLoc, sourceOptions{blockSize: bs, direct: f.direct, ebs: &f.ebs, stateDir: ebsDir})
 	if err != nil {
 		return err
 	}
@@ -171,11 +195,27 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 		base, res.Base, res.BaseHow = nil, "", ""
 	}
 
-	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct, truncate: f.truncate, cacheDir: f.cacheDir, origin: srcLoc.raw})
+	dst, err := openSink(ctx, dstLoc, g, sinkOptions{manifestPath: manifestPath, direct: f.direct, truncate: f.truncate, cacheDir: f.cacheDir, origin: srcLoc.raw, ebs: &f.ebs, journal: f.journal})
 	if err != nil {
 		return err
 	}
 	defer closeAll(&err, dst.Close)
+	targetID := dstLoc.raw
+	ebsDst, _ := dst.(*ebs.Sink)
+	if ebsDst != nil {
+		targetID = ebsDst.ID()
+		res.Snapshot = ebsDst.SnapshotID()
+		switch {
+		case ebsDst.Restarted() && f.journal != "":
+			// The journal names the snapshot that can no longer be written.
+			if err := os.Remove(f.journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove journal of the abandoned snapshot: %w", err)
+			}
+			res.Notes = append(res.Notes, fmt.Sprintf("the interrupted run's snapshot could no longer be written: started %s afresh", res.Snapshot))
+		case ebsDst.Resumed():
+			res.Notes = append(res.Notes, fmt.Sprintf("continued pending snapshot %s of the interrupted run", res.Snapshot))
+		}
+	}
 
 	// While the target changes, its saved manifest no longer describes it:
 	// park it as pending, so that an interrupted run leaves no stale base
@@ -196,7 +236,7 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 		Journal:     f.journal,
 		Verify:      replicate.VerifyMode(f.verify),
 		SourceID:    srcLoc.raw,
-		TargetID:    dstLoc.raw,
+		TargetID:    targetID,
 		Progress: func(ev replicate.Event) {
 			bar.Phase(ev.Phase)
 			bar.Update(ev.DoneBytes, ev.PlannedBytes)
@@ -220,6 +260,11 @@ func runCopy(ctx context.Context, e env, f *copyFlags, args []string) (err error
 			}
 		}
 		if err := os.Remove(pending); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if ebsDst != nil {
+		if res.Manifest, err = ebsSaveManifest(ebsDir, res.Snapshot, result.Manifest); err != nil {
 			return err
 		}
 	}
@@ -313,8 +358,13 @@ func printCopySummary(w io.Writer, r copyResult) {
 		base = r.Base + " (saved by the previous copy)"
 	case "interrupted":
 		base = r.Base + " (base of the interrupted copy, resumed with its journal)"
+	case "parent":
+		base = r.Base + " (the parent snapshot's saved manifest)"
 	}
 	fmt.Fprintf(w, "copied %s -> %s: %s\n", r.Source, r.Target, humanBytes(r.Geometry.Size))
+	if r.Snapshot != "" {
+		fmt.Fprintf(w, "  snapshot      %s\n", r.Snapshot)
+	}
 	fmt.Fprintf(w, "  plan          %s\n", r.Plan)
 	fmt.Fprintf(w, "  base          %s\n", base)
 	fmt.Fprintf(w, "  read          %d blocks, %s\n", st.Read, humanBytes(st.BytesRead))

@@ -28,6 +28,8 @@ func (l location) String() string { return l.raw }
 type sourceOptions struct {
 	blockSize int  // 0: the default
 	direct    bool // O_DIRECT for devices
+	ebs       *ebsFlags
+	stateDir  string // where EBS snapshot manifests are kept ("" for none)
 }
 
 // sinkOptions are the CLI flags that shape how a sink is opened.
@@ -37,6 +39,8 @@ type sinkOptions struct {
 	truncate     bool   // a larger target file may be cut to the volume size
 	cacheDir     string // a store's digest cache; "" for none
 	origin       string // the source's location, for a store snapshot's parent
+	ebs          *ebsFlags
+	journal      string // the copy's --journal; an EBS sink keeps its state beside it
 }
 
 // scheme is one kind of location, with how to open it each way. A nil
