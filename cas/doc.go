@@ -44,6 +44,10 @@
 // # Backup
 //
 // [Store.NewSnapshotSink] writes a backup lock marker and reads the epoch.
+// A new snapshot reads every block it is not given as zeros, so the sink
+// reports [SnapshotSink.UnwrittenZero] and the replication engine leaves
+// a full copy's zero blocks out instead of sending them; a zero block that
+// is sent is recorded as zero and never stored.
 // A block's chunk is sent only when its digest is not known to be stored;
 // knowledge comes from, cheapest first: chunks this sink stored, the
 // digests of [SnapshotOptions.Parent], the local digest cache

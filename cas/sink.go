@@ -99,6 +99,8 @@ var (
 	_ blockdiff.Sink       = (*SnapshotSink)(nil)
 	_ blockdiff.Haser      = (*SnapshotSink)(nil)
 	_ blockdiff.Referencer = (*SnapshotSink)(nil)
+	// replicate.UnwrittenZero, by method set (cas does not import replicate).
+	_ interface{ UnwrittenZero() bool } = (*SnapshotSink)(nil)
 )
 
 // NewSnapshotSink starts a backup of a volume of geometry g as snapshot
@@ -554,6 +556,12 @@ func (k *SnapshotSink) Close() error {
 	}
 	return nil
 }
+
+// UnwrittenZero reports true: a snapshot reads every block it was not
+// given as zeros (a hole), since it starts empty whatever the store holds.
+// The replication engine then leaves a full copy's zero blocks out instead
+// of sending them (see replicate.UnwrittenZero).
+func (k *SnapshotSink) UnwrittenZero() bool { return true }
 
 // Sync makes the chunks stored so far durable (see [Syncer]); the
 // replication engine calls it before recording progress in its journal.
