@@ -24,7 +24,9 @@
 //
 // # Manifest format
 //
-// Version 1. Integers are little-endian. Offsets are in bytes.
+// Version 1. Integers are little-endian. Offsets are in bytes. A file or
+// stream is recognised as a manifest by its first [ManifestPrefixLen]
+// bytes, the magic ([IsManifest]).
 //
 //	header
 //	  0   8  magic 0x89 'B' 'F' 'M' '\r' '\n' 0x1a '\n'
