@@ -154,7 +154,7 @@ func explainAWS(err error) error {
 	case strings.Contains(s, "credentials"):
 		return fmt.Errorf("%w: no usable AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (any values for a fake)", err)
 	case strings.Contains(s, "connection refused"), strings.Contains(s, "no such host"), strings.Contains(s, "i/o timeout"):
-		return fmt.Errorf("%w: the AWS endpoint does not answer: check --ebs-endpoint/--ec2-endpoint, AWS_ENDPOINT_URL_* and the network", err)
+		return fmt.Errorf("%w: the AWS endpoint does not answer: check --ebs-endpoint, --ec2-endpoint, --gateway-endpoint (--dest-* for a target), AWS_ENDPOINT_URL_* and the network", err)
 	}
 	return err
 }

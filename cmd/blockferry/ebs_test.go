@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/blockferry/blockferry/ebs"
 	"github.com/blockferry/blockferry/ebs/ebsfake"
 	"github.com/blockferry/blockferry/replicate"
 )
@@ -23,9 +25,14 @@ type fakeRegion struct {
 	url  string
 }
 
-func newFakeRegion(t *testing.T, name string) *fakeRegion {
+func newFakeRegion(t *testing.T, name string, opts ...ebsfake.Options) *fakeRegion {
 	t.Helper()
-	srv, err := ebsfake.New(ebsfake.Options{Region: name})
+	var o ebsfake.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Region = name
+	srv, err := ebsfake.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +46,7 @@ func newFakeRegion(t *testing.T, name string) *fakeRegion {
 
 // src returns the flags naming r as the source side.
 func (r *fakeRegion) src() []string {
-	return []string{"--region", r.name, "--ebs-endpoint", r.url, "--ec2-endpoint", r.url}
+	return []string{"--region", r.name, "--ebs-endpoint", r.url, "--ec2-endpoint", r.url, "--gateway-endpoint", r.url}
 }
 
 // dst returns the flags naming r as the target side.
@@ -241,5 +248,91 @@ func TestEBSNoCredentials(t *testing.T) {
 	t.Run("no region", func(t *testing.T) {
 		_, stderr, err := cliCtx(t, ctx, "copy", "ebs:snap-0123456789abcdef0", tempPath(t, "o.img"))
 		oneErrorLine(t, stderr, err, "region")
+	})
+}
+
+// TestSnapshotInstance takes a set of an instance's volumes in the fake
+// (EC2 CreateSnapshots), replicates it to another region and reads a
+// replicated volume back.
+func TestSnapshotInstance(t *testing.T) {
+	fakeAWSEnv(t, true)
+	a, b := newFakeRegion(t, "us-east-1", ebsfake.Options{}), newFakeRegion(t, "us-west-2", ebsfake.Options{})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	v1, _, _ := ebsPair(8, 0)
+	img := filepath.Join(dir, "v.img")
+	if err := os.WriteFile(img, v1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The data volume was restored from a snapshot the CLI wrote.
+	seed := copyJSON(t, append([]string{img, "ebs:new", "--state-dir", state}, a.dst()...)...)
+	const inst = "i-0123456789abcdef0"
+	for _, v := range []ebsfake.Volume{
+		{ID: "vol-000000000000000a1", SizeGiB: 1, InstanceID: inst, SnapshotID: seed.Snapshot},
+		{ID: "vol-0000000000000root", SizeGiB: 1, InstanceID: inst, Root: true},
+	} {
+		if err := a.srv.AddVolume(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var got snapshotResult
+	mustJSON(t, &got, append([]string{"snapshot", "instance", inst, "--tag", "app=db"}, a.src()...)...)
+	if got.Set == nil || len(got.Set.Volumes) != 2 || got.Set.Kind != "instance" || got.Set.Source != inst {
+		t.Fatalf("snapshot instance: got %+v, want a set of the 2 volumes of %s", got.Set, inst)
+	}
+	for _, v := range got.Set.Volumes {
+		info, ok := a.srv.Snapshot(v.SnapshotID)
+		if !ok || v.State != "completed" || info.VolumeID != v.VolumeID || len(info.Tags) != 1 {
+			t.Errorf("volume %s: got %+v (fake: %+v), want a completed, tagged snapshot of it", v.VolumeID, v, info)
+		}
+	}
+	text := mustCLI(t, append([]string{"snapshot", "instance", inst, "--exclude-boot"}, a.src()...)...)
+	if !strings.Contains(text, "vol-000000000000000a1 -> snap-") || strings.Contains(text, "vol-0000000000000root") {
+		t.Errorf("snapshot instance --exclude-boot output: got %q, want the data volume only", text)
+	}
+
+	setFile := filepath.Join(dir, "set.json")
+	var rep snapshotResult
+	mustJSON(t, &rep, append(append([]string{"snapshot", "instance", inst, "--exclude-boot", "--replicate-to", "ebs:new",
+		"--set", setFile, "--state-dir", state}, a.src()...), b.dst()...)...)
+	if !rep.Set.Replicated || len(rep.Set.Volumes) != 1 || !strings.HasPrefix(rep.Set.Volumes[0].TargetSnapshotID, "snap-") {
+		t.Fatalf("replicated set: got %+v, want one replicated volume", rep.Set)
+	}
+	saved, err := ebs.LoadSet(setFile)
+	if err != nil || !saved.Replicated {
+		t.Fatalf("set file: got %+v, %v; want a replicated set", saved, err)
+	}
+	out := filepath.Join(dir, "back.img")
+	mustCLI(t, "copy", "ebs:"+rep.Set.Volumes[0].TargetSnapshotID, out, "--region", b.name, "--ebs-endpoint", b.url,
+		"--size", strconv.Itoa(len(v1)), "--state-dir", state)
+	if !bytes.Equal(readFile(t, out), v1) {
+		t.Fatal("replicated volume read back differs from the volume's content")
+	}
+
+	t.Run("gateway volume", func(t *testing.T) {
+		arn := "arn:aws:storagegateway:us-east-1:111122223333:gateway/sgw-12A3456B/volume/vol-000000000000000a1"
+		var g snapshotResult
+		mustJSON(t, &g, append([]string{"snapshot", "gateway-volume", arn}, a.src()...)...)
+		if len(g.Set.Volumes) != 1 || g.Set.Volumes[0].VolumeID != "vol-000000000000000a1" || g.Set.Volumes[0].State != "completed" {
+			t.Errorf("gateway set: got %+v", g.Set)
+		}
+	})
+	t.Run("errors", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			args  []string
+			wants []string
+		}{
+			{"unknown instance", []string{"snapshot", "instance", "i-00000000000000bad"}, []string{"i-00000000000000bad"}},
+			{"not an instance", []string{"snapshot", "instance", "vol-1"}, []string{"not an instance id"}},
+			{"bad arn", []string{"snapshot", "gateway-volume", "vol-1"}, []string{"volume ARN"}},
+			{"no kind", []string{"snapshot"}, []string{"instance INSTANCE-ID"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, stderr, err := cli(t, append(tc.args, a.src()...)...)
+				oneErrorLine(t, stderr, err, tc.wants...)
+			})
+		}
 	})
 }

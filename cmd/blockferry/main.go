@@ -80,6 +80,7 @@ func commands() []*command {
 		verifyCommand(),
 		demoCommand(),
 		storeCommand(),
+		snapshotCommand(),
 		fakeEBSCommand(),
 	}
 }
