@@ -30,10 +30,14 @@ type SnapshotOptions struct {
 	Parent string
 }
 
-// Stats count what a [SnapshotSink] did.
+// Stats count what a [SnapshotSink] did. Before Commit, DataBlocks,
+// ZeroBlocks and LogicalBytes count the blocks given to the sink; after
+// Commit they describe the committed snapshot, including the blocks the
+// caller left out (unchanged, or zero since the sink reports
+// [SnapshotSink.UnwrittenZero]).
 type Stats struct {
 	DataBlocks   int64 // data blocks recorded in the snapshot so far
-	ZeroBlocks   int64 // zero blocks recorded (never stored)
+	ZeroBlocks   int64 // zero and hole blocks recorded (never stored)
 	LogicalBytes int64 // bytes of the data blocks recorded
 	Uploaded     int64 // chunks this sink stored
 	UploadedRaw  int64 // bytes of those chunks before compression
@@ -437,6 +441,7 @@ func (k *SnapshotSink) commit(ctx context.Context, m *blockdiff.Manifest) error 
 	// Every data digest must be in the store.
 	var unknown []blockdiff.Digest
 	var unknownIdx []int64
+	var dataBlocks, zeroBlocks, logical int64
 	seen := make(map[blockdiff.Digest]struct{})
 	it := m.Iter()
 	for {
@@ -444,7 +449,13 @@ func (k *SnapshotSink) commit(ctx context.Context, m *blockdiff.Manifest) error 
 		if err != nil {
 			break
 		}
-		if e.Kind != blockdiff.Data || k.isKnown(e.Digest) {
+		if e.Kind != blockdiff.Data {
+			zeroBlocks++
+			continue
+		}
+		dataBlocks++
+		logical += int64(k.g.BlockLen(e.Index))
+		if k.isKnown(e.Digest) {
 			continue
 		}
 		if _, ok := seen[e.Digest]; !ok {
@@ -500,6 +511,9 @@ func (k *SnapshotSink) commit(ctx context.Context, m *blockdiff.Manifest) error 
 	if err := s.sync(ctx); err != nil {
 		return err
 	}
+	k.dataBlocks.Store(dataBlocks)
+	k.zeroBlocks.Store(zeroBlocks)
+	k.logical.Store(logical)
 	st := k.Stats()
 	s.log.InfoContext(ctx, "cas: snapshot committed", "snapshot", k.name, "manifest", id.String(),
 		"data_blocks", data, "uploaded", st.Uploaded, "stored_bytes", st.StoredBytes)
