@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -397,7 +398,6 @@ func TestBadInput(t *testing.T) {
 		{"bad size", []string{"copy", img, filepath.Join(dir, "o.img"), "--max-inflight", "lots"}, []string{"lots"}},
 		{"bad verify", []string{"copy", img, filepath.Join(dir, "o.img"), "--verify=some"}, []string{"verify"}},
 		{"unknown scheme", []string{"hash", "gcs:bucket/x"}, []string{"unknown location scheme", "gcs:"}},
-		{"ebs not built", []string{"hash", "ebs:snap-0123456789abcdef0"}, []string{"ebs:snap-0123456789abcdef0"}},
 		{"verify mismatch geometry", []string{"verify", img, m64 + "x"}, []string{"verify"}},
 	}
 	for _, tt := range tests {
@@ -442,6 +442,7 @@ func TestDemo(t *testing.T) {
 		"$ blockferry copy v2.img target.img --verify", "$ blockferry verify target.img v2.bfm",
 		"saved by the previous copy", "identical to v2.img", "$ blockferry copy v2.img cas:store#v2 --cache-dir cache",
 		"already in the store", "$ blockferry copy cas:store#v2 restored.img", "Removed",
+		"$ blockferry copy v1.img ebs:new", "plan          change-list", "ebs-v2.img, read from region B, is identical to v2.img",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output does not contain %q:\n%s", want, out)
@@ -449,6 +450,18 @@ func TestDemo(t *testing.T) {
 	}
 	if el := time.Since(start); el > 10*time.Second {
 		t.Errorf("demo took %s, want under 10s", el)
+	}
+	// The change-list copy between the fake regions moved the changed blocks only.
+	vs, err := writeDemoVolumes(t.TempDir(), 8<<20, 512<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := int(vs.changedNew + vs.changedCopy + vs.changedZero)
+	m := regexp.MustCompile(`(\d+) GetSnapshotBlock in A, (\d+)\s+PutSnapshotBlock in B`).FindStringSubmatch(out)
+	if m == nil {
+		t.Errorf("demo does not report the fakes' request counts:\n%s", out)
+	} else if m[1] != strconv.Itoa(changed) || m[2] != strconv.Itoa(changed) {
+		t.Errorf("change-list copy: got %s gets in A and %s puts in B, want %d each (the changed blocks)", m[1], m[2], changed)
 	}
 	// Its directory is gone.
 	var dir string

@@ -14,9 +14,10 @@ import (
 )
 
 type demoFlags struct {
-	keep bool
-	size byteSize
-	dir  string
+	keep  bool
+	size  byteSize
+	dir   string
+	noEBS bool
 }
 
 func demoCommand() *command {
@@ -28,13 +29,16 @@ func demoCommand() *command {
 v2 with about 5% of its blocks changed, some zeroed, some duplicated;
 fixed seed, so every run is the same), then runs the real commands on them
 and narrates: diff, a full copy, an incremental copy that picks up the
-saved manifest, a verification, and a backup of both versions to a local
-content-addressed store with a restore from it. Needs no setup and takes a few
+saved manifest, a verification, a backup of both versions to a local
+content-addressed store with a restore from it, and EBS snapshots of both
+versions in one fake region copied to another (the second by change list)
+and read back. Needs no setup and takes a few
 seconds. The directory is removed afterwards unless --keep is given.`,
 		flags: func(fs *flag.FlagSet) any {
 			f := &demoFlags{size: 64 << 20}
 			fs.BoolVar(&f.keep, "keep", false, "keep the demo directory and print its path")
 			fs.Var(&f.size, "size", "sample volume size, e.g. 16MiB (default 64MiB)")
+			fs.BoolVar(&f.noEBS, "no-ebs", false, "leave out the EBS part (snapshots in two fake regions)")
 			fs.StringVar(&f.dir, "dir", "", "build the demo in `DIR` (created; default: a new temporary directory)")
 			return f
 		},
@@ -134,6 +138,11 @@ func runDemo(ctx context.Context, e env, f *demoFlags, args []string) (err error
 	if err := d.cmd("verify", "restored.img", "v2.bfm"); err != nil {
 		return err
 	}
+	if !f.noEBS {
+		if err := withDemoCredentials(func() error { return d.ebsDemo(9, int64(f.size)) }); err != nil {
+			return err
+		}
+	}
 	if f.keep {
 		say("Done in %s. Files kept in %s.", humanDuration(time.Since(start)), dir)
 	} else {
@@ -145,9 +154,10 @@ func runDemo(ctx context.Context, e env, f *demoFlags, args []string) (err error
 // demo runs the real commands in a directory and prints them as a
 // transcript with paths shown relative to it.
 type demo struct {
-	ctx context.Context
-	e   env
-	dir string
+	ctx   context.Context
+	e     env
+	dir   string
+	subst map[string]string // placeholders shown in commands ($A) and what they stand for
 }
 
 func (d *demo) say(format string, a ...any) {
@@ -157,13 +167,24 @@ func (d *demo) say(format string, a ...any) {
 // cmd runs "blockferry ARGS" with file arguments inside the demo directory,
 // printing the command and its indented output.
 func (d *demo) cmd(args ...string) error {
+	_, err := d.cmdOut(args...)
+	return err
+}
+
+// cmdOut is cmd that also returns the command's output.
+func (d *demo) cmdOut(args ...string) (string, error) {
 	full := make([]string, len(args))
 	for i, a := range args {
 		full[i] = a
+		if v, ok := d.subst[a]; ok {
+			full[i] = v
+			continue
+		}
 		switch {
+		case strings.HasPrefix(a, "ebs:"):
 		case strings.HasSuffix(a, ".img") || strings.HasSuffix(a, ".bfm"):
 			full[i] = filepath.Join(d.dir, a)
-		case a == "cache":
+		case a == "cache" || a == "ebs-state":
 			full[i] = filepath.Join(d.dir, a)
 		case strings.HasPrefix(a, "cas:"):
 			full[i] = "cas:" + filepath.Join(d.dir, strings.TrimPrefix(a, "cas:"))
@@ -177,7 +198,7 @@ func (d *demo) cmd(args ...string) error {
 		fmt.Fprintf(d.e.stdout, "     %s\n", line)
 	}
 	fmt.Fprintln(d.e.stdout)
-	return err
+	return text, err
 }
 
 // demoVolumes describes the sample volumes writeDemoVolumes built.

@@ -197,7 +197,7 @@ func openEBSSource(ctx context.Context, l location, o sourceOptions) (blockdiff.
 	}
 	c, err := f.clients(ctx, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", l.raw, err)
 	}
 	size := int64(f.size)
 	if size == 0 && o.stateDir != "" {
@@ -208,6 +208,9 @@ func openEBSSource(ctx context.Context, l location, o sourceOptions) (blockdiff.
 		}
 	}
 	src, err := ebs.OpenSnapshot(ctx, c.EBS, l.path, ebs.SourceOptions{Size: size, BlockSize: o.blockSize})
+	if errors.Is(err, blockdiff.ErrNotFound) {
+		return nil, nil, fmt.Errorf("%w (check the id and the region: snapshots are regional)", err)
+	}
 	if err != nil {
 		return nil, nil, explainAWS(err)
 	}
@@ -227,7 +230,7 @@ func openEBSSink(ctx context.Context, l location, g blockdiff.Geometry, o sinkOp
 	}
 	c, err := f.clients(ctx, true)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", l.raw, err)
 	}
 	so := ebs.SinkOptions{
 		Size:             g.Size,

@@ -247,7 +247,7 @@ func TestEBSNoCredentials(t *testing.T) {
 	})
 	t.Run("no region", func(t *testing.T) {
 		_, stderr, err := cliCtx(t, ctx, "copy", "ebs:snap-0123456789abcdef0", tempPath(t, "o.img"))
-		oneErrorLine(t, stderr, err, "region")
+		oneErrorLine(t, stderr, err, "ebs:snap-0123456789abcdef0", "region", "--region")
 	})
 }
 
