@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/blockferry/blockferry/hashing"
 )
 
 // copyChunk is the unit in which [SparseCopy] and [SameContent] move bytes.
@@ -75,7 +77,7 @@ func SparseCopy(ctx context.Context, dst, src string) (written int64, err error)
 		if _, err := in.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
 			return written, fmt.Errorf("bench: copy: read %s at %d: %w", src, off, err)
 		}
-		if !allZero(buf[:n]) {
+		if !hashing.IsZero(buf[:n]) {
 			if _, err := out.WriteAt(buf[:n], off); err != nil {
 				return written, fmt.Errorf("bench: copy: write %s at %d: %w", dst, off, err)
 			}
@@ -90,22 +92,6 @@ func SparseCopy(ctx context.Context, dst, src string) (written int64, err error)
 		return written, fmt.Errorf("bench: copy: size %s to %d bytes: %w", dst, size, err)
 	}
 	return written, nil
-}
-
-// allZero reports whether every byte of b is zero.
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // DiffError says where two files first differ.

@@ -15,9 +15,7 @@ import (
 	"github.com/blockferry/blockferry/blockdiff"
 )
 
-// directAlign is the alignment of offsets, lengths and buffer addresses used
-// for O_DIRECT. 4096 satisfies every logical block size Linux devices use.
-const directAlign = 4096
+const directAlign = source.DirectAlign
 
 // Options configures [OpenFile]. The zero value works: it creates or grows a
 // regular file sparsely, refuses to shrink a larger one, and zeroes device
@@ -153,7 +151,7 @@ func openFile(path string, g blockdiff.Geometry, opts Options) (_ *File, err err
 		if s.tail, err = openRW(path, os.O_RDWR, Options{Perm: opts.Perm}); err != nil {
 			return nil, err
 		}
-		s.bufs.New = func() any { b := alignedBuf(g.BlockSize); return &b }
+		s.bufs.New = func() any { b := source.AlignedBuffer(g.BlockSize); return &b }
 	} else {
 		s.bufs.New = func() any { b := make([]byte, g.BlockSize); return &b }
 	}
@@ -168,7 +166,7 @@ func openFile(path string, g blockdiff.Geometry, opts Options) (_ *File, err err
 		}
 	case m.IsRegular() || (m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0):
 		s.device, s.created = true, false
-		size, err := deviceSize(s.f)
+		size, err := source.DeviceSize(s.f)
 		if err != nil {
 			return nil, fmt.Errorf("sink: size of device %s: %w", path, err)
 		}
@@ -608,16 +606,6 @@ func SameFile(path1, path2 string) (bool, error) {
 
 func isAligned(b []byte) bool {
 	return len(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign == 0
-}
-
-// alignedBuf returns an n-byte slice whose first byte is directAlign-aligned.
-func alignedBuf(n int) []byte {
-	b := make([]byte, n+directAlign)
-	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) % directAlign)
-	if off != 0 {
-		off = directAlign - off
-	}
-	return b[off : off+n : off+n]
 }
 
 // Extents calls fn for each run of blocks the target may hold data in, in

@@ -55,30 +55,6 @@ func ioctl(fd, req uintptr, arg unsafe.Pointer) syscall.Errno {
 	return errno
 }
 
-// deviceSize returns the size of block device f by ioctl BLKGETSIZE64. A
-// regular file (ENOTTY) is sized by stat, so the device code path also runs
-// on files in tests.
-func deviceSize(f *os.File) (int64, error) {
-	var size uint64
-	errno, err := control(f, func(fd uintptr) syscall.Errno { return ioctl(fd, blkGetSize64, unsafe.Pointer(&size)) })
-	if err != nil {
-		return 0, err
-	}
-	switch errno {
-	case 0:
-		return int64(size), nil
-	case syscall.ENOTTY, syscall.EINVAL:
-		fi, err := f.Stat()
-		if err != nil {
-			return 0, err
-		}
-		if fi.Mode().IsRegular() {
-			return fi.Size(), nil
-		}
-	}
-	return 0, os.NewSyscallError("ioctl BLKGETSIZE64", errno)
-}
-
 // deviceReadOnly reports whether block device f is set read-only (BLKROGET).
 // Linux lets even a read-only device be opened for writing, failing each
 // write instead, so OpenFile asks. A regular file (ENOTTY) is not.

@@ -4,7 +4,6 @@ package sink
 
 import (
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 )
@@ -14,18 +13,6 @@ const oDirect = 0
 func isReadOnly(err error) bool { return errors.Is(err, fs.ErrPermission) }
 
 func isInval(error) bool { return false }
-
-// deviceSize returns the size of f by seeking to its end.
-func deviceSize(f *os.File) (int64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	if fi.Mode().IsRegular() {
-		return fi.Size(), nil
-	}
-	return f.Seek(0, io.SeekEnd)
-}
 
 func deviceReadOnly(*os.File) (bool, error) { return false, nil }
 

@@ -20,9 +20,12 @@ import (
 // it would not be one consistent version.
 var ErrChanged = errors.New("source changed while open")
 
-// directAlign is the alignment of offsets, lengths and buffer addresses used
-// for O_DIRECT. 4096 satisfies every logical block size Linux devices use.
-const directAlign = 4096
+// DirectAlign is the alignment of offsets, lengths and buffer addresses used
+// for O_DIRECT, here and in package sink. 4096 satisfies every logical block
+// size Linux devices use.
+const DirectAlign = 4096
+
+const directAlign = DirectAlign
 
 // Options configures [OpenFile]. The zero value works.
 type Options struct {
@@ -124,7 +127,7 @@ func newFile(f *os.File, path string, bs int, opts Options) (*File, error) {
 		s.mtime = fi.ModTime()
 	case m.IsRegular() || (m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0):
 		s.device = true
-		size, err = deviceSize(f)
+		size, err = DeviceSize(f)
 		if err != nil {
 			return nil, fmt.Errorf("source: size of device %s: %w", path, err)
 		}
@@ -136,7 +139,7 @@ func newFile(f *os.File, path string, bs int, opts Options) (*File, error) {
 		return nil, fmt.Errorf("source: open %s: %w", path, err)
 	}
 	if s.direct {
-		s.bufs.New = func() any { b := alignedBuf(bs); return &b }
+		s.bufs.New = func() any { b := AlignedBuffer(bs); return &b }
 	}
 	return s, nil
 }
@@ -288,7 +291,7 @@ func (s *File) Changed() error {
 	var size int64
 	if s.device {
 		var err error
-		if size, err = deviceSize(s.f); err != nil {
+		if size, err = DeviceSize(s.f); err != nil {
 			return fmt.Errorf("source: size of device %s: %w", s.path, err)
 		}
 	} else {
@@ -330,8 +333,9 @@ func isAligned(b []byte) bool {
 	return len(b) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign == 0
 }
 
-// alignedBuf returns an n-byte slice whose first byte is directAlign-aligned.
-func alignedBuf(n int) []byte {
+// AlignedBuffer returns an n-byte slice whose first byte is aligned to
+// [DirectAlign], as O_DIRECT reads and writes need.
+func AlignedBuffer(n int) []byte {
 	b := make([]byte, n+directAlign)
 	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) % directAlign)
 	if off != 0 {

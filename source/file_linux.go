@@ -19,10 +19,10 @@ const (
 
 var errInval error = syscall.EINVAL
 
-// deviceSize returns the size of the block device f by ioctl BLKGETSIZE64.
+// DeviceSize returns the size of the block device f by ioctl BLKGETSIZE64.
 // A file that is not a device (ENOTTY) is sized by seeking to its end, so
 // the device code path also runs on regular files in tests.
-func deviceSize(f *os.File) (int64, error) {
+func DeviceSize(f *os.File) (int64, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return 0, err

@@ -13,9 +13,9 @@ const oDirect = 0
 
 var errInval = errors.New("unused")
 
-// deviceSize returns the size of f by seeking to its end; the OS has no
+// DeviceSize returns the size of f by seeking to its end; the OS has no
 // BLKGETSIZE64 here.
-func deviceSize(f *os.File) (int64, error) {
+func DeviceSize(f *os.File) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err

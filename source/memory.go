@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/blockferry/blockferry/blockdiff"
+	"github.com/blockferry/blockferry/hashing"
 )
 
 // Memory is a [blockdiff.Source] over a byte slice, for tests and examples.
@@ -84,7 +85,7 @@ func NewSparseMemory(data []byte, blockSize int, holes []blockdiff.Extent) (*Spa
 		for i := h.First; i < h.End(); i++ {
 			off := m.geom.Offset(i)
 			blk := m.data[off : off+int64(m.geom.BlockLen(i))]
-			if !allZero(blk) {
+			if !hashing.IsZero(blk) {
 				return nil, fmt.Errorf("source: memory: hole at block %d holds non-zero bytes; a hole must read as zeros: %w", i, blockdiff.ErrGeometry)
 			}
 			hole[i] = true
@@ -118,21 +119,6 @@ func (s *SparseMemory) Extents(ctx context.Context, fn func(blockdiff.Extent) er
 		}
 	}
 	return nil
-}
-
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func outOfRange(name string, g blockdiff.Geometry, index int64) error {
