@@ -51,10 +51,20 @@
 // A block's chunk is sent only when its digest is not known to be stored;
 // knowledge comes from, cheapest first: chunks this sink stored, the
 // digests of [SnapshotOptions.Parent], the local digest cache
-// ([Options.CacheDir], one file per store and epoch), batched
-// [SnapshotSink.HasDigests] answers, and one existence request per unknown
-// digest before sending it. [SnapshotSink.Commit] checks that every data
-// digest of the manifest is stored, syncs the backend, checks the epoch is
+// ([Options.CacheDir], one file per store and epoch), a listing of the
+// chunk keys when the backup starts (up to [Options.ListChunks] keys),
+// batched [SnapshotSink.HasDigests] answers, and one existence request
+// per unknown digest before sending it. Absence is trusted more loosely
+// than presence, since sending a chunk the store already has only rewrites
+// the same bytes under the same key: when the starting listing was
+// complete (a small or empty store), every digest it did not name counts
+// as missing without a request, even if a concurrent backup stores it
+// meanwhile; and a digest HasDigests just found missing (the last 4096
+// are remembered) is sent without asking again. Presence always comes
+// from the store itself, under the gc rule below, and Commit asks the
+// backend about every digest it does not know to be present.
+// [SnapshotSink.Commit] checks that every data digest of the manifest is
+// stored, syncs the backend, checks the epoch is
 // unchanged, writes the manifest, then the snapshot, last. A crash at any
 // point leaves at most unreferenced chunks, never a snapshot pointing at
 // a chunk that is missing.

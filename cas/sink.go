@@ -85,6 +85,15 @@ type SnapshotSink struct {
 	m       *blockdiff.Manifest
 	known   map[blockdiff.Digest]struct{} // in the store
 	learned []blockdiff.Digest            // known this session, for the cache
+	// absent: the chunk listing at the start was complete, so every
+	// digest not in known was missing from the store then.
+	absent bool
+	// missing holds the digests HasDigests recently found missing, so
+	// that WriteBlock does not ask again; missRing bounds it, oldest
+	// first out at missNext.
+	missing  map[blockdiff.Digest]struct{}
+	missRing []blockdiff.Digest
+	missNext int
 
 	sf singleflight.Group
 
@@ -146,6 +155,9 @@ func (s *Store) NewSnapshotSink(ctx context.Context, name string, g blockdiff.Ge
 			return nil, errors.Join(err, k.release())
 		}
 	}
+	if err := k.listChunks(ctx); err != nil {
+		return nil, errors.Join(err, k.release())
+	}
 	if s.opts.CacheDir != "" {
 		k.cache, err = openDigestCache(s.opts.CacheDir, s.id, k.epoch, k.known)
 		if err != nil {
@@ -155,6 +167,97 @@ func (s *Store) NewSnapshotSink(ctx context.Context, name string, g blockdiff.Ge
 	}
 	s.log.DebugContext(ctx, "cas: backup started", "snapshot", name, "geometry", g.String(), "cached_digests", len(k.known))
 	return k, nil
+}
+
+// errListFull stops the chunk listing at its bound.
+var errListFull = errors.New("cas: chunk listing bound reached")
+
+// listChunks lists the store's chunk keys, after the lock marker is
+// written, up to min(ListChunks, max(blocks, 1000)) of them, and adds them
+// to the known set. When the listing ends within the bound, k.absent is
+// set: every other digest was missing when the backup started. That only
+// ever makes the sink send a chunk (harmless if a concurrent backup
+// stored it meanwhile: same key, same bytes), never skip one. Listed
+// chunks are as safe to reference as HasDigests answers: a gc cannot run
+// while our marker is fresh, and one that deletes anyway changes the
+// epoch, which Commit checks. A listing that fails is logged and ignored.
+func (k *SnapshotSink) listChunks(ctx context.Context) error {
+	limit := k.s.opts.ListChunks
+	if limit < 0 {
+		return nil
+	}
+	limit = min(limit, int(min(max(k.g.Blocks(), 1000), math.MaxInt32)))
+	var found []blockdiff.Digest
+	err := k.s.b.List(ctx, chunkPrefix, func(oi ObjectInfo) error {
+		d, ok := parseChunkKey(oi.Key)
+		if !ok {
+			return nil
+		}
+		if len(found) == limit {
+			return errListFull
+		}
+		found = append(found, d)
+		return nil
+	})
+	switch {
+	case err == nil:
+		k.absent = true
+	case errors.Is(err, errListFull):
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		k.s.log.WarnContext(ctx, "cas: could not list chunks; asking the backend about each digest instead", "snapshot", k.name, "err", err)
+		return nil
+	}
+	for _, d := range found {
+		k.known[d] = struct{}{}
+	}
+	k.s.log.DebugContext(ctx, "cas: listed chunks", "snapshot", k.name, "chunks", len(found), "complete", k.absent)
+	return nil
+}
+
+// missingCap bounds the digests remembered as missing between HasDigests
+// and WriteBlock (the engine writes a task's blocks right after asking).
+const missingCap = 4096
+
+// noteMissing remembers that the store lacked d.
+func (k *SnapshotSink) noteMissing(d blockdiff.Digest) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.missing[d]; ok {
+		return
+	}
+	if k.missing == nil {
+		k.missing = make(map[blockdiff.Digest]struct{})
+		k.missRing = make([]blockdiff.Digest, 0, missingCap)
+	}
+	if len(k.missRing) < missingCap {
+		k.missRing = append(k.missRing, d)
+	} else {
+		delete(k.missing, k.missRing[k.missNext])
+		k.missRing[k.missNext] = d
+		k.missNext = (k.missNext + 1) % missingCap
+	}
+	k.missing[d] = struct{}{}
+}
+
+// knownMissing reports whether d was missing from the store: at the start
+// (complete listing) or when HasDigests asked recently, and forgets the
+// latter. A stale answer only makes the sink send d again.
+func (k *SnapshotSink) knownMissing(d blockdiff.Digest) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.known[d]; ok {
+		return false
+	}
+	if k.absent {
+		return true
+	}
+	if _, ok := k.missing[d]; ok {
+		delete(k.missing, d) // its ring slot is reused in turn
+		return true
+	}
+	return false
 }
 
 // loadParent adds the data digests of snapshot name to the known set.
@@ -310,13 +413,16 @@ func (k *SnapshotSink) WriteBlock(ctx context.Context, index int64, data []byte,
 			if k.isKnown(d) {
 				return nil, nil
 			}
-			// A HEAD or stat is much cheaper than sending the block.
-			k.hasReqs.Add(1)
-			if has, err := k.s.HasChunk(ctx, d); err != nil {
-				return nil, err
-			} else if has {
-				k.learn(d)
-				return nil, nil
+			// A HEAD or stat is much cheaper than sending the block,
+			// unless the store is known to lack it already.
+			if !k.knownMissing(d) {
+				k.hasReqs.Add(1)
+				if has, err := k.s.HasChunk(ctx, d); err != nil {
+					return nil, err
+				} else if has {
+					k.learn(d)
+					return nil, nil
+				}
 			}
 			n, err := k.s.putChunk(ctx, d, data)
 			if err != nil {
@@ -373,13 +479,23 @@ func (k *SnapshotSink) WriteRef(ctx context.Context, index int64, d blockdiff.Di
 }
 
 // HasDigests sets has[i] for each ds[i] the store holds, answering from the
-// digests already known (the local cache, earlier answers, chunks just
-// stored) and asking the backend about the rest, Concurrency at a time.
-// The zero-block digests are always held.
+// digests already known (the local cache, the parent, the chunk listing
+// at the start, earlier answers, chunks just stored) and asking the
+// backend about the rest, Concurrency at a time; when the listing at the
+// start was complete, digests it did not name are reported missing
+// without asking. The zero-block digests are always held. A digest
+// reported missing is remembered for a while, so that WriteBlock sends it
+// without asking again.
 func (k *SnapshotSink) HasDigests(ctx context.Context, ds []blockdiff.Digest, has []bool) error {
 	if err := k.usable(); err != nil {
 		return err
 	}
+	return k.hasDigests(ctx, ds, has, true)
+}
+
+// hasDigests is HasDigests; with trustAbsent false it asks the backend
+// about every unknown digest, as Commit must before it names them.
+func (k *SnapshotSink) hasDigests(ctx context.Context, ds []blockdiff.Digest, has []bool, trustAbsent bool) error {
 	if len(has) != len(ds) {
 		return fmt.Errorf("cas: HasDigests: %d results for %d digests", len(has), len(ds))
 	}
@@ -394,6 +510,10 @@ func (k *SnapshotSink) HasDigests(ctx context.Context, ds []blockdiff.Digest, ha
 			k.cacheHits.Add(1)
 			continue
 		}
+		if trustAbsent && k.absent {
+			has[i] = false
+			continue
+		}
 		g.Go(func() error {
 			k.hasReqs.Add(1)
 			ok, err := k.s.HasChunk(gctx, d)
@@ -403,6 +523,8 @@ func (k *SnapshotSink) HasDigests(ctx context.Context, ds []blockdiff.Digest, ha
 			has[i] = ok
 			if ok {
 				k.learn(d)
+			} else if trustAbsent {
+				k.noteMissing(d)
 			}
 			return nil
 		})
@@ -466,7 +588,7 @@ func (k *SnapshotSink) commit(ctx context.Context, m *blockdiff.Manifest) error 
 	}
 	if len(unknown) > 0 {
 		has := make([]bool, len(unknown))
-		if err := k.HasDigests(ctx, unknown, has); err != nil {
+		if err := k.hasDigests(ctx, unknown, has, false); err != nil {
 			return err
 		}
 		for i, ok := range has {

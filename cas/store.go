@@ -25,6 +25,10 @@ var (
 	ErrBusy = errors.New("store busy")
 )
 
+// DefaultListChunks is the default of [Options.ListChunks]: 65536 chunk
+// keys (about 6 MiB of memory in a backup's known set).
+const DefaultListChunks = 1 << 16
+
 // Options configure a [Store]. The zero value works.
 type Options struct {
 	// CompressionLevel is the zstd level chunks are written with, 1 (fast)
@@ -45,6 +49,17 @@ type Options struct {
 	// a gc that crashed is ignored. A running backup rewrites its marker
 	// every StaleAfter/4 while it is being used. 0 means 1 hour.
 	StaleAfter time.Duration
+
+	// ListChunks bounds the chunk listing a backup makes when it starts:
+	// [Store.NewSnapshotSink] lists the chunk keys, up to
+	// min(ListChunks, max(volume blocks, 1000)) of them; when the listing
+	// ends within that bound, the store is small enough that the sink
+	// knows every chunk it holds and treats every other digest as missing
+	// without an existence request (a chunk a concurrent backup stores
+	// meanwhile is then stored again, which is harmless). On S3 the
+	// listing costs one request per 1000 keys. 0 means 65536; a negative
+	// value turns the listing off.
+	ListChunks int
 
 	// Logger receives debug and info records; nil means silent.
 	Logger *slog.Logger
@@ -98,6 +113,9 @@ func Open(ctx context.Context, b Backend, opts Options) (*Store, error) {
 	}
 	if opts.StaleAfter == 0 {
 		opts.StaleAfter = time.Hour
+	}
+	if opts.ListChunks == 0 {
+		opts.ListChunks = DefaultListChunks
 	}
 	s := &Store{b: b, opts: opts, log: opts.Logger}
 	if s.log == nil {

@@ -226,7 +226,8 @@ func TestStore(t *testing.T, newBackend func(t *testing.T) cas.Backend) {
 		if r := s.DedupeRatio(); !math.IsInf(r, 1) {
 			t.Errorf("DedupeRatio with nothing stored: got %v, want +Inf", r)
 		}
-		// Without a cache: batched Has requests, still no chunk puts.
+		// Without a cache, a small store: its chunks are listed once at
+		// the start, no Has requests, still no chunk puts.
 		st3 := open(t, f, cas.Options{})
 		f.Reset()
 		s, err = Backup(ctx, st3, "c", v1, bs)
@@ -236,8 +237,22 @@ func TestStore(t *testing.T, newBackend func(t *testing.T) cas.Backend) {
 		if got := chunkPuts(f); got != 0 {
 			t.Errorf("third backup without cache: got %d chunk puts, want 0", got)
 		}
+		if s.HasRequests != 0 {
+			t.Errorf("third backup without cache: got %d Has requests, want 0 (the chunk listing answers)", s.HasRequests)
+		}
+		// Without a cache or a listing: batched Has requests, one per
+		// distinct content at most, still no chunk puts.
+		st4 := open(t, f, cas.Options{ListChunks: -1})
+		f.Reset()
+		s, err = Backup(ctx, st4, "d", v1, bs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := chunkPuts(f); got != 0 {
+			t.Errorf("fourth backup without cache or listing: got %d chunk puts, want 0", got)
+		}
 		if s.HasRequests == 0 || s.HasRequests > s.DataBlocks {
-			t.Errorf("third backup without cache: got %d Has requests, want 1..%d", s.HasRequests, s.DataBlocks)
+			t.Errorf("fourth backup without cache or listing: got %d Has requests, want 1..%d", s.HasRequests, s.DataBlocks)
 		}
 	})
 
