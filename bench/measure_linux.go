@@ -118,3 +118,8 @@ func Measure(cmd *exec.Cmd) (Usage, error) {
 	}
 	return u, errors.Join(werr, ioErr)
 }
+
+// JSON returns u in seconds and bytes, for -json reports.
+func (u Usage) JSON() UsageJSON {
+	return UsageJSON{u.Wall.Seconds(), (u.User + u.Sys).Seconds(), u.MaxRSS, u.ReadBytes, u.WriteBytes, u.RChar, u.WChar}
+}

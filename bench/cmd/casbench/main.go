@@ -84,11 +84,11 @@ var stepNames = []string{"backup-v1", "backup-v2", "restore-v2", "restore-onto"}
 
 // Sample is one measured step of one tool in one run.
 type Sample struct {
-	Tool  string    `json:"tool"`
-	Step  string    `json:"step"`
-	Run   int       `json:"run"`
-	Argv  []string  `json:"argv"`
-	Usage usageJSON `json:"usage"`
+	Tool  string          `json:"tool"`
+	Step  string          `json:"step"`
+	Run   int             `json:"run"`
+	Argv  []string        `json:"argv"`
+	Usage bench.UsageJSON `json:"usage"`
 	// Store is the store's size after the step, Added what the step added.
 	Store bench.DirStats `json:"store"`
 	Added bench.DirStats `json:"added"`
@@ -99,20 +99,6 @@ type Sample struct {
 	// Written is the blocks blockferry wrote (restores, from its --json).
 	Written *int64          `json:"written_blocks,omitempty"`
 	Stats   json.RawMessage `json:"blockferry,omitempty"` // blockferry's --json output
-}
-
-type usageJSON struct {
-	WallSeconds float64 `json:"wall_seconds"`
-	CPUSeconds  float64 `json:"cpu_seconds"`
-	MaxRSS      int64   `json:"max_rss_bytes"`
-	ReadBytes   int64   `json:"read_bytes"`
-	WriteBytes  int64   `json:"write_bytes"`
-	RChar       int64   `json:"rchar"`
-	WChar       int64   `json:"wchar"`
-}
-
-func toJSON(u bench.Usage) usageJSON {
-	return usageJSON{u.Wall.Seconds(), (u.User + u.Sys).Seconds(), u.MaxRSS, u.ReadBytes, u.WriteBytes, u.RChar, u.WChar}
 }
 
 // Report is the whole result, printed with -json.
@@ -478,7 +464,7 @@ func measure(ctx context.Context, limit time.Duration, argv, env []string, keepJ
 	if err != nil {
 		return Sample{}, fmt.Errorf("%w\n%s", err, errb.Bytes())
 	}
-	s := Sample{Argv: argv, Usage: toJSON(u)}
+	s := Sample{Argv: argv, Usage: u.JSON()}
 	if b := bytes.TrimSpace(out.Bytes()); keepJSON && json.Valid(b) && len(b) > 0 {
 		s.Stats = json.RawMessage(b)
 	}
@@ -497,29 +483,14 @@ func median(ss []Sample, tool, step string) (Sample, bool) {
 	if len(mine) == 0 {
 		return Sample{}, false
 	}
-	slices.SortFunc(mine, func(a, b Sample) int { return cmpF(a.Usage.WallSeconds, b.Usage.WallSeconds) })
-	m := mine[len(mine)/2]
-	med := func(f func(u usageJSON) float64) float64 {
-		v := make([]float64, len(mine))
-		for i, s := range mine {
-			v[i] = f(s.Usage)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
+	us := make([]bench.UsageJSON, len(mine))
+	for i, s := range mine {
+		us[i] = s.Usage
 	}
-	m.Usage.CPUSeconds = med(func(u usageJSON) float64 { return u.CPUSeconds })
-	m.Usage.MaxRSS = int64(med(func(u usageJSON) float64 { return float64(u.MaxRSS) }))
+	u, at := bench.MedianUsage(us)
+	m := mine[at]
+	m.Usage = u
 	return m, true
-}
-
-func cmpF(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ratios compares restic and casync with blockferry-dir: wall time of each

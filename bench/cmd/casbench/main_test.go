@@ -147,7 +147,7 @@ func TestRunSmall(t *testing.T) {
 
 func TestRatios(t *testing.T) {
 	s := func(tool, step string, wall float64, stored, added int64) Sample {
-		return Sample{Tool: tool, Step: step, Usage: usageJSON{WallSeconds: wall},
+		return Sample{Tool: tool, Step: step, Usage: bench.UsageJSON{WallSeconds: wall},
 			Store: bench.DirStats{Bytes: stored}, Added: bench.DirStats{Bytes: added}}
 	}
 	med := []Sample{
@@ -166,10 +166,10 @@ func TestRatios(t *testing.T) {
 
 func TestMedian(t *testing.T) {
 	ss := []Sample{
-		{Tool: "a", Step: "x", Usage: usageJSON{WallSeconds: 3, MaxRSS: 10}},
-		{Tool: "a", Step: "x", Usage: usageJSON{WallSeconds: 1, MaxRSS: 30}},
-		{Tool: "a", Step: "y", Usage: usageJSON{WallSeconds: 9}},
-		{Tool: "a", Step: "x", Usage: usageJSON{WallSeconds: 2, MaxRSS: 20}},
+		{Tool: "a", Step: "x", Usage: bench.UsageJSON{WallSeconds: 3, MaxRSS: 10}},
+		{Tool: "a", Step: "x", Usage: bench.UsageJSON{WallSeconds: 1, MaxRSS: 30}},
+		{Tool: "a", Step: "y", Usage: bench.UsageJSON{WallSeconds: 9}},
+		{Tool: "a", Step: "x", Usage: bench.UsageJSON{WallSeconds: 2, MaxRSS: 20}},
 	}
 	m, ok := median(ss, "a", "x")
 	if !ok || m.Usage.WallSeconds != 2 || m.Usage.MaxRSS != 20 {

@@ -87,23 +87,9 @@ type Sample struct {
 	Method    string          `json:"method"`
 	Run       int             `json:"run"`
 	Argv      []string        `json:"argv"`
-	Usage     usageJSON       `json:"usage"`
+	Usage     bench.UsageJSON `json:"usage"`
 	Identical bool            `json:"identical"`
 	Stats     json.RawMessage `json:"blockferry,omitempty"` // blockferry's --json output
-}
-
-type usageJSON struct {
-	WallSeconds float64 `json:"wall_seconds"`
-	CPUSeconds  float64 `json:"cpu_seconds"`
-	MaxRSS      int64   `json:"max_rss_bytes"`
-	ReadBytes   int64   `json:"read_bytes"`
-	WriteBytes  int64   `json:"write_bytes"`
-	RChar       int64   `json:"rchar"`
-	WChar       int64   `json:"wchar"`
-}
-
-func toJSON(u bench.Usage) usageJSON {
-	return usageJSON{u.Wall.Seconds(), (u.User + u.Sys).Seconds(), u.MaxRSS, u.ReadBytes, u.WriteBytes, u.RChar, u.WChar}
 }
 
 // Report is the whole result, printed with -json.
@@ -299,7 +285,7 @@ func measure(ctx context.Context, limit time.Duration, name string, r int, argv 
 	if err != nil {
 		return Sample{}, fmt.Errorf("%w\n%s", err, errb.Bytes())
 	}
-	s := Sample{Method: name, Run: r, Argv: argv, Usage: toJSON(u)}
+	s := Sample{Method: name, Run: r, Argv: argv, Usage: u.JSON()}
 	if b := bytes.TrimSpace(out.Bytes()); json.Valid(b) && len(b) > 0 {
 		s.Stats = json.RawMessage(b)
 	}
@@ -315,36 +301,15 @@ func median(ss []Sample, name string) Sample {
 			mine = append(mine, s)
 		}
 	}
-	slices.SortFunc(mine, func(a, b Sample) int {
-		return cmpFloat(a.Usage.WallSeconds, b.Usage.WallSeconds)
-	})
-	m := mine[len(mine)/2]
-	med := func(f func(u usageJSON) float64) float64 {
-		v := make([]float64, len(mine))
-		for i, s := range mine {
-			v[i] = f(s.Usage)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
+	us := make([]bench.UsageJSON, len(mine))
+	for i, s := range mine {
+		us[i] = s.Usage
 	}
-	m.Usage.CPUSeconds = med(func(u usageJSON) float64 { return u.CPUSeconds })
-	m.Usage.MaxRSS = int64(med(func(u usageJSON) float64 { return float64(u.MaxRSS) }))
-	m.Usage.ReadBytes = int64(med(func(u usageJSON) float64 { return float64(u.ReadBytes) }))
-	m.Usage.WriteBytes = int64(med(func(u usageJSON) float64 { return float64(u.WriteBytes) }))
-	m.Usage.RChar = int64(med(func(u usageJSON) float64 { return float64(u.RChar) }))
-	m.Usage.WChar = int64(med(func(u usageJSON) float64 { return float64(u.WChar) }))
+	u, at := bench.MedianUsage(us)
+	m := mine[at]
+	m.Usage = u
 	m.Identical = !slices.ContainsFunc(mine, func(s Sample) bool { return !s.Identical })
 	return m
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func hostInfo(ctx context.Context, c *config) map[string]string {

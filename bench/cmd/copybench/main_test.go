@@ -59,10 +59,10 @@ func TestRunRsync(t *testing.T) {
 
 func TestMedian(t *testing.T) {
 	ss := []Sample{
-		{Method: "a", Usage: usageJSON{WallSeconds: 3, MaxRSS: 10}, Identical: true},
-		{Method: "a", Usage: usageJSON{WallSeconds: 1, MaxRSS: 30}, Identical: true},
-		{Method: "b", Usage: usageJSON{WallSeconds: 9}},
-		{Method: "a", Usage: usageJSON{WallSeconds: 2, MaxRSS: 20}, Identical: false},
+		{Method: "a", Usage: bench.UsageJSON{WallSeconds: 3, MaxRSS: 10}, Identical: true},
+		{Method: "a", Usage: bench.UsageJSON{WallSeconds: 1, MaxRSS: 30}, Identical: true},
+		{Method: "b", Usage: bench.UsageJSON{WallSeconds: 9}},
+		{Method: "a", Usage: bench.UsageJSON{WallSeconds: 2, MaxRSS: 20}, Identical: false},
 	}
 	m := median(ss, "a")
 	if m.Usage.WallSeconds != 2 || m.Usage.MaxRSS != 20 {
