@@ -81,3 +81,12 @@ log "go vet"
 go vet "${pkgs[@]}"
 log "go test -race"
 go test -race -timeout 20m "${pkgs[@]}"
+
+if [ $# -eq 0 ]; then
+	# The hashing fallbacks: purego forces crypto/sha256 everywhere, and
+	# avx512model runs the AVX-512 lane feeding through a plain-Go model of
+	# the kernel, so that both are tested on CPUs without AVX-512.
+	log "go test hashing with -tags purego and -tags avx512model"
+	go test -tags purego ./hashing ./blockdiff
+	go test -tags avx512model ./hashing
+fi
