@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,4 +337,68 @@ func TestSnapshotInstance(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestEBSResume: a copy to ebs:new that fails part-way continues the same
+// pending snapshot when run again with its --journal; one whose snapshot
+// can no longer be written starts a new snapshot and drops the journal.
+func TestEBSResume(t *testing.T) {
+	fakeAWSEnv(t, true)
+	var failing atomic.Bool
+	var puts atomic.Int32
+	a := newFakeRegion(t, "us-east-1", ebsfake.Options{Inject: func(c ebsfake.Call) *ebsfake.Fault {
+		if c.Op == ebsfake.OpPutSnapshotBlock && failing.Load() && puts.Add(1) > 4 {
+			return &ebsfake.FaultInternal
+		}
+		return nil
+	}})
+	dir := t.TempDir()
+	v1, _, _ := ebsPair(16, 0)
+	img := filepath.Join(dir, "v.img")
+	if err := os.WriteFile(img, v1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			journal := filepath.Join(t.TempDir(), "journal")
+			args := append([]string{"copy", img, "ebs:new", "--journal", journal, "--concurrency", "1",
+				"--retry-max-attempts", "1", "--state-dir", filepath.Join(dir, "state")}, a.dst()...)
+			failing.Store(true)
+			puts.Store(0)
+			_, stderr, err := cli(t, args...)
+			oneErrorLine(t, stderr, err, "PutSnapshotBlock")
+			failing.Store(false)
+			var pending string
+			for _, s := range a.srv.Snapshots() {
+				if s.Status == ebsfake.StatusPending {
+					pending = s.ID
+				}
+			}
+			if pending == "" {
+				t.Fatal("the failed copy left no pending snapshot")
+			}
+			if restart {
+				if err := a.srv.SetState(pending, ebsfake.StatusError, "cancelled"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := a.count(ebsfake.OpPutSnapshotBlock)
+			r := copyJSON(t, args[1:]...)
+			sent := a.count(ebsfake.OpPutSnapshotBlock) - before
+			notes := strings.Join(r.Notes, "; ")
+			switch {
+			case !restart && (r.Snapshot != pending || !strings.Contains(notes, "continued pending snapshot")):
+				t.Errorf("resume: got snapshot %s, notes %q; want %s continued", r.Snapshot, notes, pending)
+			case !restart && sent >= 13:
+				t.Errorf("resume: %d puts, want fewer than the 13 data blocks (some were done)", sent)
+			case restart && (r.Snapshot == pending || !strings.Contains(notes, "afresh")):
+				t.Errorf("restart: got snapshot %s, notes %q; want a new one", r.Snapshot, notes)
+			}
+			out := filepath.Join(t.TempDir(), "back.img")
+			mustCLI(t, append([]string{"copy", "ebs:" + r.Snapshot, out, "--state-dir", filepath.Join(dir, "state")}, a.src()...)...)
+			if !bytes.Equal(readFile(t, out), v1) {
+				t.Fatal("snapshot read back differs from the file")
+			}
+		})
+	}
 }
