@@ -10,8 +10,14 @@
 //	blockferry copy SRC DST [--base MANIFEST] [--journal FILE] [--verify[=all]]
 //	                [--concurrency N] [--max-inflight BYTES] [--bwlimit RATE]
 //	                [--state-dir DIR] [--block-size N] [--json]
+//	                [--parent SNAP-ID] [--size BYTES] [--region R] [--dest-region R]
+//	                [--ebs-endpoint URL] [--ec2-endpoint URL] [--dest-*-endpoint URL]
+//	                [--tag K=V]... [--description TEXT] [--kms-key ARN] [--retry-mode standard|adaptive]
 //	blockferry verify SRC MANIFEST [--json]
-//	blockferry demo [--keep] [--size BYTES]
+//	blockferry snapshot instance INSTANCE-ID | gateway-volume VOLUME-ARN
+//	                [--replicate-to ebs:new --dest-region R] [--set FILE] [--json]
+//	blockferry snapshot resume --set FILE --replicate-to ebs:new
+//	blockferry demo [--keep] [--size BYTES] [--no-ebs]
 //	blockferry store ls|gc|verify STORE [--json]
 //	blockferry fake-ebs [--listen ADDR]
 //	blockferry --version | help [COMMAND]
@@ -31,9 +37,21 @@
 //   - location: where a volume is. A plain path or file:PATH is a regular
 //     file (disk image, read sparse-aware); dev:PATH a block device;
 //     cas:DIR[#SNAPSHOT] and s3://BUCKET/PREFIX[#SNAPSHOT] a snapshot in a
-//     content-addressed store; ebs:snap-ID an EBS snapshot and ebs:new a
-//     new one. The scheme → adapter table is a literal in location.go; the
-//     EBS adapter reports "not built yet" in this version.
+//     content-addressed store; ebs:snap-ID a completed EBS snapshot (source)
+//     and ebs:new a new one (target). The scheme → adapter table is a
+//     literal in location.go. EBS locations take the AWS default chain
+//     (credentials, AWS_REGION, AWS_ENDPOINT_URL_EBS/_EC2/_STORAGE_GATEWAY)
+//     and the --region/--*-endpoint flags for the source side, --dest-* for
+//     the target side, so one copy can go region to region.
+//   - EBS state: the manifest of every snapshot a copy writes is saved as
+//     ebs_SNAP-ID.bfm in --state-dir (default: the user cache directory,
+//     blockferry/ebs). It is the base of a later copy with --parent SNAP-ID
+//     (the change-list plan when the source is a later snapshot of the same
+//     lineage as that copy's source) and keeps the volume's logical size,
+//     since EBS rounds sizes up to whole GiB. With --journal FILE the
+//     pending snapshot is recorded in FILE.ebs-state, so a re-run continues
+//     it; if it can no longer be written a new one is started and the
+//     journal dropped.
 //   - manifest: a file (conventionally *.bfm) holding a volume's geometry
 //     and one SHA-256 per block. Wherever only digests are needed (diff,
 //     verify, copy --base) a manifest stands for the volume. Manifests are
