@@ -45,13 +45,14 @@ func shaniBatch(dst [][Size]byte, blocks [][]byte) {
 // reference machine has no AVX-512); otherwise the 2-way SHA-NI kernel,
 // which measured about 1.7x crypto/sha256 on Zen (two independent streams
 // never issue fewer SHA instructions per cycle than one); otherwise the
-// stdlib.
+// stdlib. A multi-buffer engine is only picked after it passes a
+// known-answer check against crypto/sha256 ([passesSelfTest]).
 func choose() (single, batch Engine) {
 	single, batch = Stdlib, Stdlib
 	switch {
-	case hasAVX512:
+	case hasAVX512 && passesSelfTest(impls[AVX512]):
 		batch = AVX512
-	case hasSHANI2:
+	case hasSHANI2 && passesSelfTest(impls[SHANI2]):
 		batch = SHANI2
 	}
 	return single, batch
