@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -289,14 +288,4 @@ func ebsParentBase(dir, parent string, res *copyResult) *blockdiff.Manifest {
 	}
 	res.Base, res.BaseHow = p, "parent"
 	return m
-}
-
-// sortedTags is for stable output.
-func sortedKeys(m map[string]string) []string {
-	k := make([]string, 0, len(m))
-	for x := range m {
-		k = append(k, x)
-	}
-	sort.Strings(k)
-	return k
 }
