@@ -212,7 +212,15 @@ func pipeline(ctx context.Context, workers int, pool *bufPool,
 				return err
 			}
 			defer pool.put(buf)
+			// send delivers a finished block's result. A result that fits
+			// is delivered even after a failure elsewhere cancelled ctx, so
+			// that the collector journals every block that was written.
 			send := func(r result) error {
+				select {
+				case results <- r:
+					return nil
+				default:
+				}
 				select {
 				case results <- r:
 					return nil
@@ -240,20 +248,23 @@ func pipeline(ctx context.Context, workers int, pool *bufPool,
 		close(results)
 		return nil
 	})
+	// The collector records every result delivered, also after a failure
+	// elsewhere cancelled ctx (with a context that is not cancelled, so the
+	// journal still takes the record): a block written is a block journaled,
+	// and a resumed run does not send it again. Workers stop on
+	// cancellation, so results is closed soon after; if collect fails, the
+	// cancellation releases any worker waiting to send.
 	g.Go(func() error {
-		for {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case r, ok := <-results:
-				if !ok {
-					return nil
-				}
-				if err := collect(ctx, r); err != nil {
-					return err
-				}
+		cctx := ctx
+		for r := range results {
+			if cctx.Err() != nil {
+				cctx = context.WithoutCancel(ctx)
+			}
+			if err := collect(cctx, r); err != nil {
+				return err
 			}
 		}
+		return nil
 	})
 	return g.Wait()
 }
