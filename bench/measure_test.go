@@ -65,8 +65,11 @@ func TestMeasure(t *testing.T) {
 			if u.MaxRSS < alloc {
 				t.Errorf("MaxRSS = %d, want at least %d (the buffer touched)", u.MaxRSS, alloc)
 			}
-			if u.MaxRSS > 4*alloc {
-				t.Errorf("MaxRSS = %d, want under %d", u.MaxRSS, 4*alloc)
+			// The ceiling catches a unit mistake (KiB taken for bytes is
+			// 1024x) with room for a -race child, whose shadow memory
+			// makes it 4-5x the buffer.
+			if u.MaxRSS > 16*alloc {
+				t.Errorf("MaxRSS = %d, want under %d", u.MaxRSS, 16*alloc)
 			}
 			if u.Wall <= 0 || u.User+u.Sys <= 0 {
 				t.Errorf("Wall %v, CPU %v, want both positive", u.Wall, u.User+u.Sys)

@@ -316,19 +316,24 @@ func TestCopyResumesFromJournal(t *testing.T) {
 	dst := filepath.Join(dir, "target.img")
 	journal := filepath.Join(dir, "copy.journal")
 
-	// Interrupt a bandwidth-limited copy once the journal has grown past
-	// its header, that is once some completed blocks are durable.
+	// Interrupt a bandwidth-limited copy once the journal holds two records
+	// past its two header lines: with a syncing target the first record of
+	// a run names the boot, so two records mean at least one block is
+	// journaled. (Records are 50 bytes; see replicate/journal.go.)
+	const recSize = 50
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer cancel()
-		header := int64(-1)
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			st, err := os.Stat(journal)
-			switch {
-			case err != nil:
-			case header < 0:
-				header = st.Size()
-			case st.Size() > header:
+			b, err := os.ReadFile(journal)
+			if err != nil {
+				continue
+			}
+			nl := bytes.IndexByte(b, '\n')
+			if nl < 0 {
+				continue
+			}
+			if n := bytes.IndexByte(b[nl+1:], '\n'); n >= 0 && len(b)-(nl+1+n+1) >= 2*recSize {
 				return
 			}
 		}
