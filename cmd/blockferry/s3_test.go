@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/blockferry/blockferry/replicate"
 )
 
 // s3Bucket returns a bucket on the S3 server named by BLOCKFERRY_S3_ENDPOINT
@@ -74,6 +75,31 @@ func TestS3BackupRestore(t *testing.T) {
 	if !bytes.Equal(readFile(t, out), v2.bytes()) {
 		t.Fatalf("restore from S3: content differs from v2")
 	}
+	// Restore v2 onto a copy of v1: the target is hashed locally and
+	// diffed against the snapshot's manifest, so each distinct new content
+	// is fetched once (or copied from where the target already holds it)
+	// and only the changed blocks are touched.
+	onto := filepath.Join(dir, "onto.img")
+	if err := os.WriteFile(onto, readFile(t, a), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var r3 copyResult
+	mustJSON(t, &r3, "copy", store+"#two", onto, "--state-dir", filepath.Join(dir, "state"))
+	if !bytes.Equal(readFile(t, onto), v2.bytes()) {
+		t.Fatalf("restore from S3 onto a copy of v1: content differs from v2")
+	}
+	_, changed, zeroed, _, distinct, _ := expectedDiff(v1.bytes(), v2.bytes(), testBS)
+	st := r3.Stats
+	if r3.Plan != replicate.PlanLiveManifest {
+		t.Errorf("restore onto v1: plan %s, want %s", r3.Plan, replicate.PlanLiveManifest)
+	}
+	if got := st.Read + st.CopiedLocal; got != distinct {
+		t.Errorf("restore onto v1: %d contents fetched + %d copied locally, want the %d distinct new contents", st.Read, st.CopiedLocal, distinct)
+	}
+	if got := st.Written + st.Deduplicated + st.CopiedLocal + st.Zeroed; got != changed+zeroed {
+		t.Errorf("restore onto v1: %d blocks touched (%+v), want the %d changed and %d zeroed", got, st, changed, zeroed)
+	}
+
 	var vr storeVerifyJSON
 	mustJSON(t, &vr, "store", "verify", store, "--read-data")
 	if !vr.OK {
