@@ -110,10 +110,19 @@ func (e *engine) choosePlan(ctx context.Context) (*plan, error) {
 // produceAll feeds every block of the volume: data extents block by block,
 // holes (never read) in runs.
 func (e *engine) produceAll(ctx context.Context, emit func(task) error) error {
-	n := e.geom.Blocks()
-	ext, ok := e.src.(blockdiff.Extenter)
+	return walkVolume(ctx, e.src, e.geom.Blocks(), "source",
+		func(first, end int64) error { return e.emitHoles(emit, first, end) },
+		func(first, end int64) error { return e.emitBlocks(emit, first, end) })
+}
+
+// walkVolume splits blocks [0, n) of v into runs in ascending order:
+// holes(first, end) for blocks v reports as holes (never to be read), and
+// data(first, end) for the rest. A v that is not a [blockdiff.Extenter] is
+// data throughout. side names v in errors ("source", "target").
+func walkVolume(ctx context.Context, v any, n int64, side string, holes, data func(first, end int64) error) error {
+	ext, ok := v.(blockdiff.Extenter)
 	if !ok {
-		return e.emitBlocks(emit, 0, n)
+		return data(0, n)
 	}
 	next := int64(0)
 	err := ext.Extents(ctx, func(x blockdiff.Extent) error {
@@ -121,10 +130,10 @@ func (e *engine) produceAll(ctx context.Context, emit func(task) error) error {
 		if first >= end {
 			return nil
 		}
-		if err := e.emitHoles(emit, next, first); err != nil {
+		if err := holes(next, first); err != nil {
 			return err
 		}
-		if err := e.emitBlocks(emit, first, end); err != nil {
+		if err := data(first, end); err != nil {
 			return err
 		}
 		next = end
@@ -134,9 +143,9 @@ func (e *engine) produceAll(ctx context.Context, emit func(task) error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("replicate: list source extents: %w", err)
+		return fmt.Errorf("replicate: list %s extents: %w", side, err)
 	}
-	return e.emitHoles(emit, next, n)
+	return holes(next, n)
 }
 
 // produceListed feeds the blocks of the changed extents exts (ascending,
@@ -360,32 +369,9 @@ func scan(ctx context.Context, workers int, pool *bufPool, v blockdiff.Source, s
 		return nil
 	}
 	produce := func(ctx context.Context, emit func(task) error) error {
-		ext, ok := v.(blockdiff.Extenter)
-		if !ok {
-			return blocks(emit, 0, n)
-		}
-		next := int64(0)
-		err := ext.Extents(ctx, func(x blockdiff.Extent) error {
-			first, end := max(x.First, next), min(x.End(), n)
-			if first >= end {
-				return nil
-			}
-			if err := holes(emit, next, first); err != nil {
-				return err
-			}
-			if err := blocks(emit, first, end); err != nil {
-				return err
-			}
-			next = end
-			return nil
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("replicate: list %s extents: %w", side, err)
-		}
-		return holes(emit, next, n)
+		return walkVolume(ctx, v, n, side,
+			func(first, end int64) error { return holes(emit, first, end) },
+			func(first, end int64) error { return blocks(emit, first, end) })
 	}
 	work := func(ctx context.Context, s *slab, t task, send func(result) error) error {
 		if t.op == opHoleRun {
